@@ -1,0 +1,32 @@
+# Two commands do all the set-up: `make example` runs the workflow on the bundled example data,
+# `make test` runs the tests. Both create .venv from requirements.lock first (once).
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+CORES ?= all
+
+.PHONY: example test install system-deps lint clean
+
+$(BIN)/.installed: requirements.lock
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	touch $@
+
+install: $(BIN)/.installed system-deps
+
+system-deps:
+	bash tools/install-system-deps.sh
+
+example: install
+	$(BIN)/snakemake --cores $(CORES)
+	@echo "Open the report: $(CURDIR)/results/report/index.html"
+
+test: install
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest
+
+lint: install
+	$(BIN)/snakemake --lint
+	$(BIN)/snakefmt --check Snakefile rules/
+
+clean:
+	rm -rf results logs benchmarks .snakemake

@@ -1,0 +1,19 @@
+rule merge:
+    input:
+        manifest="results/manifest.parquet",
+        scores=expand("results/clip/{scheme}.parquet", scheme=SCHEMES),
+        posts=posts_table,
+    output:
+        parquet="results/merged.parquet",
+        csv=report(
+            "results/merged.csv", caption="../report/merged.rst", category="Results"
+        ),
+    log:
+        "logs/merge.log",
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    conda:
+        "../envs/core.yaml"
+    script:
+        "../scripts/merge.py"

@@ -1,0 +1,27 @@
+rule report:
+    input:
+        manifest="results/manifest.parquet",
+        merged="results/merged.parquet",
+        scores=expand("results/clip/{scheme}.parquet", scheme=SCHEMES),
+        schemes=[config["clip"]["schemes"][s] for s in SCHEMES],
+        shards=expand("results/clip/embeddings/{shard}.parquet", shard=SHARDS),
+        weights="results/clip/weights.json",
+    output:
+        report(
+            directory("results/report"),
+            htmlindex="index.html",
+            caption="../report/report.rst",
+            category="Report",
+        ),
+    params:
+        workflow_dir=workflow.basedir,
+    log:
+        "logs/report.log",
+    threads: min(4, workflow.cores)
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    conda:
+        "../envs/core.yaml"
+    script:
+        "../scripts/report.py"

@@ -1,0 +1,171 @@
+"""The one image loader: content hashing, safe decoding checks, RGB loading and EXIF-free re-encoding."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+# Pillow's own default; a configured limit replaces it per call.
+DEFAULT_MAX_PIXELS = 89_478_485
+
+ORIENTATION_TAG = 0x0112
+SWAPPED_ORIENTATIONS = {5, 6, 7, 8}
+
+
+class ImageProblem(Exception):
+    """An image that cannot be used, with a short machine-readable status and a human detail."""
+
+    def __init__(self, status: str, detail: str):
+        super().__init__(f"{status}: {detail}")
+        self.status = status
+        self.detail = detail
+
+
+@dataclass
+class ImageCheck:
+    """What the manifest records about one file."""
+
+    image_id: str | None
+    bytes: int | None
+    width: int | None
+    height: int | None
+    format: str | None
+    status: str
+    error: str | None
+
+
+def content_id(payload: bytes) -> str:
+    """Image ids are the sha256 of the file's bytes, so identical files share one id."""
+    return hashlib.sha256(payload).hexdigest()
+
+
+def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _classify(exc: BaseException) -> ImageProblem:
+    """Map Pillow's many exception types onto the statuses researchers see in the report."""
+    if isinstance(exc, ImageProblem):
+        return exc
+    message = str(exc) or type(exc).__name__
+    if isinstance(exc, (Image.DecompressionBombError, Image.DecompressionBombWarning)):
+        return ImageProblem("too_large", message)
+    if isinstance(exc, UnidentifiedImageError):
+        return ImageProblem("not_an_image", "Pillow cannot identify this file as an image")
+    lowered = message.lower()
+    if "truncated" in lowered or "premature end" in lowered or "broken data stream" in lowered:
+        return ImageProblem("truncated", message)
+    return ImageProblem("corrupt", f"{type(exc).__name__}: {message}")
+
+
+def _displayed_size(image: Image.Image) -> tuple[int, int]:
+    """Width and height as shown to a viewer, i.e. after the EXIF orientation is applied."""
+    width, height = image.size
+    try:
+        orientation = image.getexif().get(ORIENTATION_TAG)
+    except Exception:  # a broken EXIF block does not make the pixels unusable
+        orientation = None
+    if orientation in SWAPPED_ORIENTATIONS:
+        return height, width
+    return width, height
+
+
+def _open_guarded(source, max_pixels: int) -> Image.Image:
+    Image.MAX_IMAGE_PIXELS = max_pixels
+    with warnings.catch_warnings():
+        # Pillow only warns between 1x and 2x the limit; we treat both as too large.
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        return Image.open(source)
+
+
+def check_image_bytes(payload: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> ImageCheck:
+    """Decode an image to the end (reduced-scale for JPEG) and report its size, format and status."""
+    image_id = content_id(payload)
+    size = len(payload)
+    if size == 0:
+        return ImageCheck(image_id, 0, None, None, None, "empty", "the file has zero bytes")
+    width = height = fmt = None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = _open_guarded(io.BytesIO(payload), max_pixels)
+            fmt = image.format
+            width, height = _displayed_size(image)
+            if fmt == "JPEG":
+                # A DCT-scaled decode still walks the whole entropy-coded stream, so it
+                # catches truncation at a fraction of the cost of a full decode.
+                image.draft(image.mode, (max(1, image.width // 8), max(1, image.height // 8)))
+            image.load()
+    except Exception as exc:  # every decoder failure becomes a recorded status
+        problem = _classify(exc)
+        return ImageCheck(image_id, size, width, height, fmt, problem.status, problem.detail)
+    return ImageCheck(image_id, size, width, height, fmt, "ok", None)
+
+
+def check_image_file(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> ImageCheck:
+    """Read, hash and check one file; a file that cannot be read is a status, not an exception."""
+    try:
+        payload = Path(path).read_bytes()
+    except FileNotFoundError:
+        return ImageCheck(None, None, None, None, None, "missing", f"no file at {path}")
+    except IsADirectoryError:
+        return ImageCheck(None, None, None, None, None, "unreadable", f"{path} is a directory")
+    except OSError as exc:
+        return ImageCheck(None, None, None, None, None, "unreadable", f"{type(exc).__name__}: {exc}")
+    return check_image_bytes(payload, max_pixels)
+
+
+def _to_rgb(image: Image.Image) -> Image.Image:
+    """RGB for any mode: transparency goes onto white, as a viewer would show it."""
+    if image.mode == "P" and "transparency" in image.info:
+        image = image.convert("RGBA")
+    if image.mode in ("RGBA", "LA", "PA"):
+        rgba = image.convert("RGBA")
+        canvas = Image.new("RGB", rgba.size, (255, 255, 255))
+        canvas.paste(rgba, mask=rgba.getchannel("A"))
+        return canvas
+    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+        # 16-bit greyscale: scale to 8 bit instead of clipping everything to white.
+        return image.point(lambda value: value / 256).convert("L").convert("RGB")
+    return image.convert("RGB")
+
+
+def load_rgb(
+    path: str | Path, min_side: int | None = None, max_pixels: int = DEFAULT_MAX_PIXELS
+) -> Image.Image:
+    """Open an image for a model or a thumbnail: first frame, EXIF orientation applied, RGB.
+
+    With `min_side`, JPEGs are decoded at the smallest DCT scale whose shorter side is still at
+    least `min_side` pixels; that is safe whenever the caller downsizes to `min_side` anyway.
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = _open_guarded(path, max_pixels)
+            if min_side and image.format == "JPEG":
+                image.draft("RGB", (min_side, min_side))
+            image.load()
+            image = ImageOps.exif_transpose(image)
+            return _to_rgb(image)
+    except FileNotFoundError:
+        raise ImageProblem("missing", f"no file at {path}") from None
+    except Exception as exc:
+        raise _classify(exc) from exc
+
+
+def encode_without_metadata(image: Image.Image, max_side: int, quality: int = 85) -> bytes:
+    """Downsize and re-encode as JPEG; nothing of the original file (EXIF, GPS, ICC) is copied."""
+    copy = image.copy()
+    copy.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+    buffer = io.BytesIO()
+    copy.save(buffer, format="JPEG", quality=quality, optimize=True)
+    return buffer.getvalue()

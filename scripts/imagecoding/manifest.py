@@ -1,0 +1,144 @@
+"""The manifest: every image file accounted for, with its content hash and whether it decodes."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict
+from pathlib import Path
+
+import pandas as pd
+
+from .images import DEFAULT_MAX_PIXELS, check_image_file
+from .posts import absolute_path, display_path
+
+MANIFEST_COLUMNS = ["image_id", "path", "bytes", "width", "height", "format", "status", "error"]
+# Extra bookkeeping kept only in the cache: a file whose size and mtime are unchanged is not re-read.
+CACHE_COLUMNS = MANIFEST_COLUMNS + ["mtime_ns"]
+
+
+def normalise_extensions(extensions: list[str]) -> set[str]:
+    return {"." + ext.lower().lstrip(".") for ext in extensions}
+
+
+def find_images(root: str | Path, extensions: list[str]) -> list[str]:
+    """Display paths of every file under `root` whose ending is configured (case-insensitive)."""
+    wanted = normalise_extensions(extensions)
+    found = []
+    for folder, subfolders, files in os.walk(root):
+        subfolders.sort()
+        for name in files:
+            if os.path.splitext(name)[1].lower() in wanted:
+                found.append(display_path(os.path.abspath(os.path.join(folder, name)), root))
+    return found
+
+
+def all_image_paths(root: str | Path, extensions: list[str], post_paths: list[str] = ()) -> list[str]:
+    """Files under the root plus every image the posts table names, each once, sorted."""
+    paths = set(find_images(root, extensions))
+    paths.update(p for p in post_paths if p)
+    return sorted(paths)
+
+
+def listing_fingerprint(paths: list[str], root: str | Path) -> str:
+    """A cheap digest of which files exist with which size and mtime.
+
+    Given to the manifest rule as a param, it makes Snakemake re-run the manifest (and only
+    what depends on it) when images are added, removed or replaced, without listing every
+    image as a rule input.
+    """
+    digest = hashlib.sha256()
+    for path in paths:
+        try:
+            stat = os.stat(absolute_path(path, root))
+            entry = f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}\n"
+        except OSError:
+            entry = f"{path}\0missing\n"
+        digest.update(entry.encode("utf-8", "surrogateescape"))
+    return digest.hexdigest()[:16]
+
+
+def _check_one(task: tuple[str, str, int]) -> dict:
+    path, absolute, max_pixels = task
+    row = asdict(check_image_file(absolute, max_pixels))
+    row["path"] = path
+    try:
+        row["mtime_ns"] = os.stat(absolute).st_mtime_ns
+    except OSError:
+        row["mtime_ns"] = None
+    return row
+
+
+def build_manifest(
+    paths: list[str],
+    root: str | Path,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    workers: int = 1,
+    cache: pd.DataFrame | None = None,
+    progress=None,
+) -> pd.DataFrame:
+    """Check every path, reusing cached rows of files whose size and mtime have not changed.
+
+    Returns the manifest with the cache's extra `mtime_ns` column (`manifest_table` drops it);
+    `frame.attrs["checked"]` says how many files were actually read.
+    """
+    reusable: dict[str, dict] = {}
+    if cache is not None and len(cache):
+        for row in cache.to_dict("records"):
+            reusable[row["path"]] = row
+    rows: list[dict] = []
+    todo: list[tuple[str, str, int]] = []
+    for path in paths:
+        absolute = str(absolute_path(path, root))
+        cached = reusable.get(path)
+        if cached is not None and cached.get("status") != "missing":
+            try:
+                stat = os.stat(absolute)
+            except OSError:
+                stat = None
+            if stat and stat.st_size == cached["bytes"] and stat.st_mtime_ns == cached["mtime_ns"]:
+                rows.append(cached)
+                continue
+        todo.append((path, absolute, max_pixels))
+    if todo:
+        if workers > 1 and len(todo) > 1:
+            with ProcessPoolExecutor(max_workers=workers) as pool:
+                checked = pool.map(_check_one, todo, chunksize=max(1, min(64, len(todo) // (workers * 4))))
+                for row in checked:
+                    rows.append(row)
+                    if progress:
+                        progress.update(1)
+        else:
+            for task in todo:
+                rows.append(_check_one(task))
+                if progress:
+                    progress.update(1)
+    frame = pd.DataFrame(rows, columns=CACHE_COLUMNS)
+    frame = frame.sort_values("path", kind="stable").reset_index(drop=True)
+    frame = frame.astype({"bytes": "Int64", "width": "Int64", "height": "Int64", "mtime_ns": "Int64"})
+    frame.attrs["checked"] = len(todo)
+    return frame
+
+
+def manifest_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """The public manifest columns, in DESIGN.md's order."""
+    return frame[MANIFEST_COLUMNS].reset_index(drop=True)
+
+
+def configured_image_paths(config: dict) -> list[str]:
+    """Display paths the manifest covers for a configuration: the root's files plus the posts' images."""
+    from .posts import post_image_links, read_posts
+
+    images, posts = config["images"], config.get("posts") or {}
+    post_paths: list[str] = []
+    if posts.get("path"):
+        links = post_image_links(
+            read_posts(posts["path"]),
+            posts.get("image_column", "image"),
+            posts.get("id_column"),
+            images["root"],
+            posts.get("image_separator"),
+        )
+        post_paths = links["path"].dropna().tolist()
+    return all_image_paths(images["root"], images["extensions"], post_paths)

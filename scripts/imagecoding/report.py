@@ -1,0 +1,218 @@
+"""The one report renderer: a self-contained HTML folder with counts, samples, failures and provenance."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from .images import ImageProblem, encode_without_metadata, load_rgb
+from .posts import absolute_path
+
+TEMPLATES = Path(__file__).parent / "templates"
+
+
+@dataclass
+class ReportSettings:
+    title: str = "Image coding report"
+    samples_per_category: int = 12
+    lowest_confidence: int = 6
+    seed: int = 20240122
+    thumbnail_size: int = 256
+    max_failures: int = 500
+    account_column: str | None = None
+
+
+@dataclass
+class SchemeResult:
+    name: str
+    scores: pd.DataFrame
+    categories: list[str]
+    phrases: dict[str, list[str]] = field(default_factory=dict)
+
+
+def thumbnail_name(image_id: str) -> str:
+    return f"thumbs/{image_id[:20]}.jpg"
+
+
+def _make_thumbnail(task: tuple[str, str, int]) -> str | None:
+    source, target, size = task
+    try:
+        payload = encode_without_metadata(load_rgb(source, min_side=size), size)
+    except ImageProblem as problem:
+        return f"{problem.status}: {problem.detail}"
+    Path(target).write_bytes(payload)
+    return None
+
+
+def make_thumbnails(image_paths: dict[str, str], out_dir: Path, size: int, workers: int = 1) -> dict[str, str]:
+    """Write one EXIF-free JPEG thumbnail per image id; returns id -> relative thumbnail path."""
+    (out_dir / "thumbs").mkdir(parents=True, exist_ok=True)
+    tasks = [(path, str(out_dir / thumbnail_name(image_id)), size) for image_id, path in image_paths.items()]
+    if workers > 1 and len(tasks) > 16:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            errors = list(pool.map(_make_thumbnail, tasks, chunksize=8))
+    else:
+        errors = [_make_thumbnail(task) for task in tasks]
+    return {image_id: thumbnail_name(image_id) for image_id, error in zip(image_paths, errors) if error is None}
+
+
+def _format_percent(value: float) -> str:
+    return f"{value:.1f}"
+
+
+def scheme_view(
+    result: SchemeResult,
+    merged: pd.DataFrame,
+    settings: ReportSettings,
+    rng: np.random.Generator,
+) -> dict:
+    """Everything the template shows for one scheme; image ids still to be turned into thumbnails."""
+    name = result.name
+    scores = result.scores
+    total = len(scores)
+    counts = scores[name].value_counts()
+    categories = []
+    for category in result.categories:
+        members = scores[scores[name] == category]
+        n = int(counts.get(category, 0))
+        sample_ids = list(members["image_id"])
+        if len(sample_ids) > settings.samples_per_category:
+            sample_ids = list(rng.choice(sample_ids, settings.samples_per_category, replace=False))
+        sample = members.set_index("image_id").loc[sample_ids].reset_index() if sample_ids else members.iloc[:0]
+        lowest = members.nsmallest(settings.lowest_confidence, f"{name}_prob")
+        categories.append(
+            {
+                "name": category,
+                "count": n,
+                "share": 100.0 * n / total if total else 0.0,
+                "phrases": result.phrases.get(category, []),
+                "sample": sample.to_dict("records"),
+                "lowest": lowest.to_dict("records"),
+                "median_prob": float(members[f"{name}_prob"].median()) if n else None,
+            }
+        )
+    by_account = None
+    account = settings.account_column
+    if account and account in merged.columns and name in merged.columns:
+        posted = merged[merged["has_post"] & merged[name].notna()]
+        if len(posted):
+            table = pd.crosstab(posted[account], posted[name]).reindex(columns=result.categories, fill_value=0)
+            by_account = {
+                "categories": result.categories,
+                "rows": [
+                    {"account": str(idx), "counts": [int(v) for v in row], "total": int(row.sum())}
+                    for idx, row in table.iterrows()
+                ],
+            }
+    return {"name": name, "total": total, "categories": categories, "by_account": by_account}
+
+
+def _check_items(result: SchemeResult, n: int, rng: np.random.Generator) -> list[dict]:
+    scores = result.scores
+    if len(scores) > n:
+        scores = scores.iloc[np.sort(rng.choice(len(scores), n, replace=False))]
+    return [
+        {
+            "image_id": row["image_id"],
+            "category": row[result.name],
+            "label": row[f"{result.name}_label"],
+            "prob": round(float(row[f"{result.name}_prob"]), 2),
+        }
+        for _, row in scores.iterrows()
+    ]
+
+
+def build_report(
+    out_dir: str | Path,
+    manifest: pd.DataFrame,
+    merged: pd.DataFrame,
+    schemes: list[SchemeResult],
+    failures: pd.DataFrame,
+    provenance: dict,
+    root: str | Path,
+    settings: ReportSettings = ReportSettings(),
+    workers: int = 1,
+    check_sample: int = 100,
+) -> Path:
+    """Render the report folder and return the path of its index.html."""
+    out_dir = Path(out_dir)
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    out_dir.mkdir(parents=True)
+    rng = np.random.default_rng(settings.seed)
+    views = [scheme_view(result, merged, settings, rng) for result in schemes]
+    checks = {result.name: _check_items(result, check_sample, rng) for result in schemes}
+
+    wanted = set()
+    for view in views:
+        for category in view["categories"]:
+            wanted.update(r["image_id"] for r in category["sample"])
+            wanted.update(r["image_id"] for r in category["lowest"])
+    for items in checks.values():
+        wanted.update(item["image_id"] for item in items)
+    first_path = manifest[manifest["status"] == "ok"].drop_duplicates("image_id").set_index("image_id")["path"]
+    sources = {i: str(absolute_path(first_path[i], root)) for i in sorted(wanted) if i in first_path.index}
+    thumbs = make_thumbnails(sources, out_dir, settings.thumbnail_size, workers)
+    paths = {i: first_path[i] for i in sources}
+
+    status_counts = manifest["status"].value_counts()
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=select_autoescape(["html", "j2"], default_for_string=True, default=True),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["pct"] = _format_percent
+    context = {
+        "title": settings.title,
+        "settings": settings,
+        "summary": {
+            "files": len(manifest),
+            "distinct_images": int(manifest.loc[manifest["status"] == "ok", "image_id"].nunique()),
+            "duplicates": int(
+                (manifest["status"] == "ok").sum() - manifest.loc[manifest["status"] == "ok", "image_id"].nunique()
+            ),
+            "failed": int(len(failures)),
+            "status_counts": {str(k): int(v) for k, v in status_counts.items()},
+            "posts": int(merged["has_post"].sum()) if "has_post" in merged.columns else 0,
+            "images_without_post": int((~merged["has_post"]).sum()) if "has_post" in merged.columns else 0,
+        },
+        "schemes": views,
+        "thumbs": thumbs,
+        "paths": paths,
+        "failures": failures.head(settings.max_failures).to_dict("records"),
+        "failures_total": len(failures),
+        "provenance": provenance,
+        "provenance_json": json.dumps(provenance, indent=2, sort_keys=True, default=str),
+    }
+    (out_dir / "index.html").write_text(env.get_template("report.html.j2").render(**context), encoding="utf-8")
+    check_items = {
+        name: [dict(item, thumb=thumbs.get(item["image_id"]), path=paths.get(item["image_id"])) for item in items]
+        for name, items in checks.items()
+    }
+    (out_dir / "check.html").write_text(
+        env.get_template("check.html.j2").render(title=settings.title, checks=check_items, provenance=provenance),
+        encoding="utf-8",
+    )
+    (out_dir / "provenance.json").write_text(context["provenance_json"], encoding="utf-8")
+    return out_dir / "index.html"
+
+
+def failure_table(manifest: pd.DataFrame, embed_failures: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Every file that did not make it through, with the step, the status and the reason."""
+    failed = manifest[manifest["status"] != "ok"][["path", "image_id", "status", "error"]].copy()
+    failed.insert(0, "step", "manifest")
+    if embed_failures is not None and len(embed_failures):
+        paths = manifest.drop_duplicates("image_id").set_index("image_id")["path"]
+        extra = embed_failures[["image_id", "status", "error"]].copy()
+        extra.insert(0, "path", extra["image_id"].map(paths))
+        extra.insert(0, "step", "clip_embed")
+        failed = pd.concat([failed, extra], ignore_index=True)
+    return failed.reset_index(drop=True)

@@ -1,0 +1,34 @@
+"""Snakemake entry for rule manifest: check every image file and write results/manifest.parquet."""
+
+import logging
+import os
+import sys
+from pathlib import Path
+
+sys.stderr = open(snakemake.log[0], "w", buffering=1)
+logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(message)s")
+
+import pandas as pd
+from tqdm import tqdm
+
+from imagecoding.manifest import build_manifest, configured_image_paths, manifest_table
+
+config = snakemake.config
+root = config["images"]["root"]
+cache_path = Path(snakemake.params.cache)
+
+paths = configured_image_paths(config)
+cache = pd.read_parquet(cache_path) if cache_path.exists() else None
+logging.info("%d files to account for under %s and in the posts table", len(paths), root)
+with tqdm(total=len(paths), desc="manifest", unit="file", file=sys.stderr, mininterval=5) as bar:
+    bar.update(0)
+    frame = build_manifest(
+        paths, root, config["images"]["max_pixels"], workers=snakemake.threads, cache=cache, progress=bar
+    )
+logging.info("read %d files, reused %d unchanged ones", frame.attrs["checked"], len(frame) - frame.attrs["checked"])
+logging.info("status counts:\n%s", frame["status"].value_counts().to_string())
+
+cache_path.parent.mkdir(parents=True, exist_ok=True)
+frame.to_parquet(cache_path.with_suffix(".tmp"), index=False)
+os.replace(cache_path.with_suffix(".tmp"), cache_path)
+manifest_table(frame).to_parquet(snakemake.output[0], index=False)

@@ -1,0 +1,31 @@
+"""Snakemake entry for rule merge: join the manifest and every per-image result onto the posts."""
+
+import logging
+import sys
+
+sys.stderr = open(snakemake.log[0], "w", buffering=1)
+logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(message)s")
+
+import pandas as pd
+
+from imagecoding.merge import merge_posts, per_file_results
+from imagecoding.posts import read_posts
+
+config = snakemake.config
+posts_config = config["posts"]
+manifest = pd.read_parquet(snakemake.input.manifest)
+files = per_file_results(manifest, [pd.read_parquet(path) for path in snakemake.input.scores])
+posts = read_posts(posts_config["path"]) if posts_config["path"] else None
+merged = merge_posts(
+    files,
+    posts,
+    posts_config["image_column"],
+    posts_config["id_column"],
+    config["images"]["root"],
+    posts_config["image_separator"],
+)
+logging.info(
+    "%d rows: %d post-image rows, %d images without a post", len(merged), merged["has_post"].sum(), (~merged["has_post"]).sum()
+)
+merged.to_parquet(snakemake.output.parquet, index=False)
+merged.to_csv(snakemake.output.csv, index=False)
