@@ -17,11 +17,11 @@ include: "rules/report.smk"
 
 
 rule all:
+    default_target: True
     input:
         "results/merged.parquet",
         "results/merged.csv",
         "results/report",
-    default_target: True
 
 
 onsuccess:

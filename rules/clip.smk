@@ -6,13 +6,13 @@ localrules:
 rule clip_weights:
     output:
         "results/clip/weights.json",
-    params:
-        model=clip_model_params(),
-        cache_dir=config["clip"]["cache_dir"],
     log:
         "logs/clip/weights.log",
     conda:
         "../envs/clip.yaml"
+    params:
+        model=clip_model_params(),
+        cache_dir=config["clip"]["cache_dir"],
     script:
         "../scripts/clip_weights.py"
 
@@ -23,6 +23,16 @@ rule clip_embed:
         weights="results/clip/weights.json",
     output:
         "results/clip/embeddings/{shard}.parquet",
+    log:
+        "logs/clip/embed_{shard}.log",
+    benchmark:
+        "benchmarks/clip/embed_{shard}.tsv"
+    conda:
+        "../envs/clip.yaml"
+    threads: config["clip"]["workers"] + 1
+    resources:
+        mem_mb=8000,
+        runtime=720,
     params:
         store_dir=config["clip"]["store_dir"],
         cache_dir=config["clip"]["cache_dir"],
@@ -30,16 +40,6 @@ rule clip_embed:
         device=config["clip"]["device"],
         workers=config["clip"]["workers"],
         flush_every=config["clip"]["flush_every"],
-    log:
-        "logs/clip/embed_{shard}.log",
-    benchmark:
-        "benchmarks/clip/embed_{shard}.tsv"
-    threads: config["clip"]["workers"] + 1
-    resources:
-        mem_mb=8000,
-        runtime=720,
-    conda:
-        "../envs/clip.yaml"
     script:
         "../scripts/clip_embed.py"
 
@@ -51,17 +51,17 @@ rule clip_score:
         scheme=scheme_file,
     output:
         "results/clip/{scheme}.parquet",
+    log:
+        "logs/clip/score_{scheme}.log",
+    conda:
+        "../envs/clip.yaml"
+    resources:
+        mem_mb=4000,
+        runtime=60,
     params:
         cache_dir=config["clip"]["cache_dir"],
         device=config["clip"]["device"],
         aggregate=config["clip"]["aggregate"],
         top_k=config["clip"]["top_k"],
-    log:
-        "logs/clip/score_{scheme}.log",
-    resources:
-        mem_mb=4000,
-        runtime=60,
-    conda:
-        "../envs/clip.yaml"
     script:
         "../scripts/clip_score.py"

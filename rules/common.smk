@@ -6,11 +6,10 @@ from snakemake.utils import validate
 
 sys.path.insert(0, os.path.join(workflow.basedir, "scripts"))
 
-from imagecoding.clip_model import weights_key
-from imagecoding.config import check_config, model_spec
+from imagecoding.config import check_config, check_schema
 from imagecoding.manifest import configured_image_paths, listing_fingerprint
 
-
+check_schema(config, os.path.join(workflow.basedir, "config/schema/config.schema.yaml"))
 validate(config, schema="../config/schema/config.schema.yaml", set_default=True)
 check_config(config)
 

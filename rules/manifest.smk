@@ -3,16 +3,16 @@ rule manifest:
         posts=posts_table,
     output:
         "results/manifest.parquet",
-    params:
-        listing=lambda wildcards: image_listing(),
-        cache="results/cache/manifest-cache.parquet",
     log:
         "logs/manifest.log",
+    conda:
+        "../envs/core.yaml"
     threads: workflow.cores
     resources:
         mem_mb=2000,
         runtime=120,
-    conda:
-        "../envs/core.yaml"
+    params:
+        listing=lambda wildcards: image_listing(),
+        cache="results/cache/manifest-cache.parquet",
     script:
         "../scripts/manifest.py"

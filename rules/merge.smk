@@ -10,10 +10,10 @@ rule merge:
         ),
     log:
         "logs/merge.log",
+    conda:
+        "../envs/core.yaml"
     resources:
         mem_mb=4000,
         runtime=30,
-    conda:
-        "../envs/core.yaml"
     script:
         "../scripts/merge.py"

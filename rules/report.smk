@@ -13,15 +13,15 @@ rule report:
             caption="../report/report.rst",
             category="Report",
         ),
-    params:
-        workflow_dir=workflow.basedir,
     log:
         "logs/report.log",
+    conda:
+        "../envs/core.yaml"
     threads: min(4, workflow.cores)
     resources:
         mem_mb=4000,
         runtime=30,
-    conda:
-        "../envs/core.yaml"
+    params:
+        workflow_dir=workflow.basedir,
     script:
         "../scripts/report.py"

@@ -11,6 +11,27 @@ class ConfigError(ValueError):
     """A configuration mistake; the message names the key and the fix."""
 
 
+def schema_problems(config: dict, schema_path: str | Path) -> list[str]:
+    """Schema violations as `key.path: what is wrong`, with the known keys when a key is unknown."""
+    import jsonschema
+    import yaml
+
+    schema = yaml.safe_load(Path(schema_path).read_text())
+    validator = jsonschema.Draft202012Validator(schema)
+    problems = []
+    for error in sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path))):
+        key = ".".join(map(str, error.absolute_path)) or "(top level)"
+        if error.validator == "additionalProperties":
+            known = ", ".join(sorted(error.schema.get("properties", {})))
+            unexpected = sorted(set(error.instance) - set(error.schema.get("properties", {})))
+            for name in unexpected:
+                where = f"{key}.{name}" if error.absolute_path else name
+                problems.append(f"{where}: unknown key (known keys here: {known}); check its spelling.")
+        else:
+            problems.append(f"{key}: {error.message}")
+    return problems
+
+
 def model_spec(config: dict) -> ModelSpec:
     clip = config["clip"]
     return ModelSpec(clip["model"], clip.get("pretrained"), clip.get("model_config"))
@@ -46,7 +67,17 @@ def config_problems(config: dict) -> list[str]:
     return problems
 
 
+def check_schema(config: dict, schema_path: str | Path) -> None:
+    """Stop with every schema violation listed, worded for people; Snakemake's validate then fills defaults."""
+    problems = schema_problems(config, schema_path)
+    if problems:
+        raise ConfigError(
+            "The configuration does not match config/schema/config.schema.yaml:\n  - " + "\n  - ".join(problems)
+        )
+
+
 def check_config(config: dict) -> None:
+    """Stop with every problem of a validated configuration listed (files that must exist, names that must agree)."""
     problems = config_problems(config)
     if problems:
         raise ConfigError("The configuration has problems:\n  - " + "\n  - ".join(problems))

@@ -70,6 +70,11 @@ def _check_one(task: tuple[str, str, int]) -> dict:
     return row
 
 
+def _plain(value):
+    """Cached rows come back with pandas' missing-value markers; new rows use None."""
+    return None if value is None or value is pd.NA or (isinstance(value, float) and value != value) else value
+
+
 def build_manifest(
     paths: list[str],
     root: str | Path,
@@ -114,9 +119,15 @@ def build_manifest(
                 rows.append(_check_one(task))
                 if progress:
                     progress.update(1)
-    frame = pd.DataFrame(rows, columns=CACHE_COLUMNS)
+    integers = {"bytes", "width", "height", "mtime_ns"}
+    # Column by column: going through float64 would round nanosecond mtimes and break the cache.
+    frame = pd.DataFrame(
+        {
+            column: pd.array([_plain(row.get(column)) for row in rows], dtype="Int64" if column in integers else "str")
+            for column in CACHE_COLUMNS
+        }
+    )
     frame = frame.sort_values("path", kind="stable").reset_index(drop=True)
-    frame = frame.astype({"bytes": "Int64", "width": "Int64", "height": "Int64", "mtime_ns": "Int64"})
     frame.attrs["checked"] = len(todo)
     return frame
 

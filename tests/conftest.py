@@ -1,0 +1,28 @@
+"""Shared fixtures: offline mode, a tiny open_clip checkpoint, and a bundled-example copy to run on."""
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+# Tests never reach a model hub: the tiny model comes from tests/models and a seeded checkpoint.
+os.environ["HF_HUB_OFFLINE"] = "1"
+
+REPO = Path(__file__).resolve().parent.parent
+EXAMPLE = REPO / "example"
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory) -> Path:
+    from tiny_clip import make_checkpoint
+
+    return make_checkpoint(tmp_path_factory.mktemp("tiny-clip") / "tiny-clip.pt")
+
+
+@pytest.fixture
+def example_copy(tmp_path) -> Path:
+    """A writable copy of the example images and posts table."""
+    shutil.copytree(EXAMPLE / "images", tmp_path / "images")
+    shutil.copy(EXAMPLE / "posts.csv", tmp_path / "posts.csv")
+    return tmp_path

@@ -1,0 +1,239 @@
+"""End to end: Snakemake runs the whole core workflow on the bundled example with a tiny CLIP model.
+
+Re-run behaviour is checked through Snakemake's own dry-run output, and through what the embedding
+step logs and writes to its store.
+"""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from PIL import Image
+
+from tiny_clip import MODEL_CONFIG, MODEL_NAME
+
+pytestmark = pytest.mark.workflow
+
+REPO = Path(__file__).resolve().parent.parent
+SNAKEMAKE = Path(sys.executable).parent / "snakemake"
+EXTENSIONS = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"}
+
+
+def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    command = [
+        str(SNAKEMAKE),
+        "--snakefile", str(REPO / "Snakefile"),
+        "--directory", str(workdir),
+        "--configfile", str(workdir / "config.yaml"),
+        "--cores", "2",
+        *args,
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    if check and result.returncode != 0:
+        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def planned_jobs(workdir: Path) -> dict[str, int]:
+    """The job counts of a dry run, as Snakemake's own 'Job stats' table gives them."""
+    output = snakemake(workdir, "--dry-run").stdout
+    if "Nothing to be done" in output:
+        return {}
+    table = output.split("Job stats:")[1].split("\n\n")[0].splitlines()[3:]
+    return {name: int(count) for name, count in (line.split() for line in table) if name != "total"}
+
+
+def write_config(workdir: Path, checkpoint: Path, **clip) -> None:
+    config = {
+        "images": {"root": "images"},
+        "posts": {
+            "path": "posts.csv",
+            "image_column": "image",
+            "id_column": "post_id",
+            "account_column": "account",
+            "image_separator": ";",
+        },
+        "clip": {
+            "model": MODEL_NAME,
+            "model_config": str(MODEL_CONFIG),
+            "pretrained": str(checkpoint),
+            "schemes": {"image_type": "schemes/image_types.yaml"},
+            "workers": 1,
+            "batch_size": 8,
+            **clip,
+        },
+        "report": {"samples_per_category": 4, "lowest_confidence": 2},
+    }
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory, tiny_checkpoint) -> Path:
+    """The example, run once to the end; tests that change things work on copies of it."""
+    workdir = tmp_path_factory.mktemp("run")
+    shutil.copytree(REPO / "example" / "images", workdir / "images")
+    shutil.copy(REPO / "example" / "posts.csv", workdir / "posts.csv")
+    (workdir / "schemes").mkdir()
+    shutil.copy(REPO / "config" / "schemes" / "image_types.yaml", workdir / "schemes")
+    write_config(workdir, tiny_checkpoint)
+    snakemake(workdir)
+    return workdir
+
+
+@pytest.fixture
+def run_copy(finished_run, tmp_path) -> Path:
+    copy = tmp_path / "copy"
+    shutil.copytree(finished_run, copy, symlinks=True)  # keeps mtimes, metadata and the store
+    return copy
+
+
+def test_every_file_is_accounted_for(finished_run):
+    manifest = pd.read_parquet(finished_run / "results" / "manifest.parquet")
+    on_disk = {
+        p.relative_to(finished_run / "images").as_posix()
+        for p in (finished_run / "images").rglob("*")
+        if p.is_file() and p.suffix.lower() in EXTENSIONS
+    }
+    assert on_disk <= set(manifest["path"])
+    assert set(manifest["path"]) - on_disk == {"green_town/missing.jpg"}  # named by a post, not on disk
+    statuses = manifest.set_index("path")["status"]
+    assert statuses["blue_party/truncated.jpg"] == "truncated"
+    assert statuses["green_town/empty.png"] == "empty"
+    assert statuses["red_list/huge.png"] == "too_large"
+    assert statuses["red_list/not_an_image.jpg"] == "not_an_image"
+    assert (statuses == "ok").sum() == len(on_disk) - 4
+
+
+def test_every_decodable_image_is_scored_once(finished_run):
+    manifest = pd.read_parquet(finished_run / "results" / "manifest.parquet")
+    scores = pd.read_parquet(finished_run / "results" / "clip" / "image_type.parquet")
+    assert set(scores["image_id"]) == set(manifest.loc[manifest["status"] == "ok", "image_id"])
+    assert scores["image_id"].is_unique
+    assert scores["image_type_prob"].between(0, 100).all()
+    assert (scores["image_type_prob_1"] >= scores["image_type_prob_2"]).all()
+    categories = set(yaml.safe_load((finished_run / "schemes" / "image_types.yaml").read_text()))
+    assert set(scores["image_type"]) <= categories
+
+
+def test_posts_and_images_are_merged_without_losses(finished_run):
+    merged = pd.read_parquet(finished_run / "results" / "merged.parquet")
+    csv = pd.read_csv(finished_run / "results" / "merged.csv")
+    posts = pd.read_csv(finished_run / "posts.csv", keep_default_na=False)
+    assert len(csv) == len(merged)
+    assert set(posts["post_id"]) == set(merged["post_id"].dropna())
+    two = merged[merged["post_id"] == posts.loc[posts["caption"] == "Two pictures", "post_id"].item()]
+    assert len(two) == 2 and two["image_type"].notna().all()
+    lost = merged[merged["path"] == "green_town/missing.jpg"]
+    assert lost["status"].tolist() == ["missing"]
+    orphans = set(merged.loc[~merged["has_post"], "path"])
+    assert {"red_list/cat.jpg", "blue_party/sky.jpg"} <= orphans
+
+
+def test_the_report_is_a_self_contained_folder(finished_run):
+    folder = finished_run / "results" / "report"
+    index = (folder / "index.html").read_text()
+    for needle in ["Collage", "Per account", "green_town", "truncated", "Provenance", "tiny-clip"]:
+        assert needle in index
+    assert "http://" not in index and "https://" not in index
+    thumbs = list((folder / "thumbs").glob("*.jpg"))
+    assert thumbs
+    for thumb in thumbs:
+        with Image.open(thumb) as image:
+            assert max(image.size) <= 256
+            assert not image.getexif()
+    provenance = json.loads((folder / "provenance.json").read_text())
+    assert provenance["clip"]["weights_sha256"]
+    assert provenance["schemes"]["image_type"]["sha256"]
+    assert (folder / "check.html").exists()
+
+
+def test_a_second_run_has_nothing_to_do(finished_run):
+    assert planned_jobs(finished_run) == {}
+
+
+def test_editing_a_scheme_rescores_without_embedding(run_copy):
+    scheme = run_copy / "schemes" / "image_types.yaml"
+    scheme.write_text(scheme.read_text() + "  - a photo of a cat sitting on a sofa\n")
+    assert planned_jobs(run_copy) == {"clip_score": 1, "merge": 1, "report": 1, "all": 1}
+    parts_before = sorted((run_copy / "results" / "embeddings").rglob("part-*.parquet"))
+    embed_log = (run_copy / "logs" / "clip" / "embed_0-of-1.log").read_text()
+    snakemake(run_copy)
+    assert sorted((run_copy / "results" / "embeddings").rglob("part-*.parquet")) == parts_before
+    assert (run_copy / "logs" / "clip" / "embed_0-of-1.log").read_text() == embed_log
+
+
+def test_adding_ten_images_embeds_only_those_ten(run_copy):
+    rng = np.random.default_rng(42)
+    for index in range(10):
+        pixels = (rng.random((60, 80, 3)) * 255).astype("uint8")
+        Image.fromarray(pixels).save(run_copy / "images" / "blue_party" / f"new_{index}.png")
+    jobs = planned_jobs(run_copy)
+    assert jobs["manifest"] == 1 and jobs["clip_embed"] == 1
+    parts_before = set((run_copy / "results" / "embeddings").rglob("part-*.parquet"))
+    snakemake(run_copy)
+    new_parts = set((run_copy / "results" / "embeddings").rglob("part-*.parquet")) - parts_before
+    assert sum(len(pd.read_parquet(p)) for p in new_parts) == 10
+    assert "already in the store" in (run_copy / "logs" / "clip" / "embed_0-of-1.log").read_text()
+    assert "10 to embed" in (run_copy / "logs" / "clip" / "embed_0-of-1.log").read_text()
+    manifest_log = (run_copy / "logs" / "manifest.log").read_text()
+    assert "read 11 files, reused 33 unchanged" in manifest_log  # ten new, and the missing one looked for again
+    scores = pd.read_parquet(run_copy / "results" / "clip" / "image_type.parquet")
+    manifest = pd.read_parquet(run_copy / "results" / "manifest.parquet")
+    assert set(scores["image_id"]) == set(manifest.loc[manifest["status"] == "ok", "image_id"])
+
+
+def test_sharded_embedding_gives_the_same_scores(run_copy):
+    before = pd.read_parquet(run_copy / "results" / "clip" / "image_type.parquet").set_index("image_id")
+    shutil.rmtree(run_copy / "results" / "embeddings")  # force real embedding in every shard
+    config = yaml.safe_load((run_copy / "config.yaml").read_text())
+    config["clip"]["shards"] = 3
+    (run_copy / "config.yaml").write_text(yaml.safe_dump(config))
+    assert planned_jobs(run_copy)["clip_embed"] == 3
+    snakemake(run_copy)
+    after = pd.read_parquet(run_copy / "results" / "clip" / "image_type.parquet").set_index("image_id")
+    after = after.loc[before.index]
+    assert (after["image_type"] == before["image_type"]).all()
+    assert np.allclose(after["image_type_prob"], before["image_type_prob"], atol=1e-3)
+
+
+def test_snakemakes_own_report_archive_builds(run_copy):
+    snakemake(run_copy, "--report", "report.zip")
+    assert (run_copy / "report.zip").stat().st_size > 10_000
+
+
+def test_without_internet_the_default_model_stops_with_advice(run_copy):
+    config = yaml.safe_load((run_copy / "config.yaml").read_text())
+    for key in ("model_config", "pretrained", "model"):
+        config["clip"].pop(key)  # back to the defaults: ViT-B-32 with downloaded weights
+    (run_copy / "config.yaml").write_text(yaml.safe_dump(config))
+    result = snakemake(run_copy, check=False)
+    assert result.returncode != 0
+    log = (run_copy / "logs" / "clip" / "weights.log").read_text()
+    assert "clip.pretrained" in log and "internet" in log
+    assert "internet" in result.stdout + result.stderr  # the profile shows failed logs on the terminal
+    assert "rule clip_embed" not in result.stdout + result.stderr  # stopped before any embedding
+
+
+def test_a_wrong_key_stops_before_any_job(run_copy):
+    config = yaml.safe_load((run_copy / "config.yaml").read_text())
+    config["clip"]["batchsize"] = 8
+    (run_copy / "config.yaml").write_text(yaml.safe_dump(config))
+    result = snakemake(run_copy, check=False)
+    assert result.returncode != 0
+    assert "clip.batchsize: unknown key" in result.stdout + result.stderr
+
+
+def test_lint_and_format_are_clean():
+    lint = subprocess.run([str(SNAKEMAKE), "--lint"], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert lint.returncode == 0 and "Congratulations" in lint.stdout + lint.stderr, lint.stdout + lint.stderr
+    snakefmt = Path(sys.executable).parent / "snakefmt"
+    formatting = subprocess.run(
+        [str(snakefmt), "--check", "Snakefile", "rules"], cwd=REPO, capture_output=True, text=True, timeout=300
+    )
+    assert formatting.returncode == 0, formatting.stderr
