@@ -5,23 +5,25 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 CORES ?= all
 
-.PHONY: example test install system-deps lint clean
+.PHONY: example test install test-deps lint clean
 
 $(BIN)/.installed: requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
 	touch $@
 
-install: $(BIN)/.installed system-deps
+install: $(BIN)/.installed
 
-system-deps:
-	bash tools/install-system-deps.sh
+# Debian packages the tests need beyond the workflow's own (chromium for the report's browser test).
+test-deps:
+	bash tools/install-system-deps.sh chromium
 
 example: install
+	bash tools/install-system-deps.sh
 	$(BIN)/snakemake --cores $(CORES)
 	@echo "Open the report: $(CURDIR)/results/report/index.html"
 
-test: install
+test: install test-deps
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest
 
 lint: install

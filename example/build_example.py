@@ -26,8 +26,8 @@ PHOTOS = {
     "chelsea.png": "cat",
     "rocket.jpg": "rocket",
     "hubble_deep_field.jpg": "sky",
-    "motorcycle_left.png": "motorcycle",
-    "coins.png": "coins",
+    "horse.png": "horse",
+    "brick.png": "brick",
 }
 PALETTES = [((32, 120, 60), (255, 255, 255)), ((20, 60, 160), (255, 230, 0)), ((190, 30, 45), (255, 255, 255))]
 SLOGANS = ["VOTE ON SUNDAY", "JOIN US SATURDAY", "YOUR VOICE COUNTS", "TOWN HALL 7PM", "CLEAN AIR NOW", "FAIR RENTS"]
@@ -138,9 +138,9 @@ def main(photo_folder: Path) -> None:
     add("green_town", "coffee_cmyk.jpg", None, "Coffee break (CMYK file)")
     (IMAGES / "green_town").mkdir(parents=True, exist_ok=True)
     cmyk.save(IMAGES / "green_town/coffee_cmyk.jpg", "JPEG", quality=80)
-    add("blue_party", "logo_palette.png", photos["motorcycle"].convert("P", palette=Image.Palette.ADAPTIVE), "Palette PNG")
-    grey16 = photos["coins"].convert("L").point(lambda v: v * 256, mode="I").convert("I;16")
-    add("red_list", "coins_16bit.png", grey16, "16-bit greyscale")
+    add("blue_party", "horse_palette.png", photos["horse"].convert("P", palette=Image.Palette.ADAPTIVE), "Palette PNG")
+    grey16 = photos["brick"].convert("L").point(lambda v: v * 256, mode="I").convert("I;16")
+    add("red_list", "brick_16bit.png", grey16, "16-bit greyscale")
     grey_alpha = photos["cat"].convert("LA")
     add("red_list", "cat_alpha.png", grey_alpha, "Greyscale with alpha")
     frames = [poster(rng, word, PALETTES[i % 3], None).resize((240, 300)) for i, word in enumerate(["VOTE", "NOW"])]

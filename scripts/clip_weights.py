@@ -8,13 +8,17 @@ from importlib import metadata
 sys.stderr = open(snakemake.log[0], "w", buffering=1)
 logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(message)s")
 
-from imagecoding.clip_model import ModelSpec, input_size, load_clip, weights_key
+from imagecoding.clip_model import ModelSpec, WeightsUnavailable, input_size, load_clip, weights_key
 from imagecoding.embeddings import logit_scale
 from imagecoding.images import file_sha256
 
 settings = snakemake.params.model
 spec = ModelSpec(settings["model"], settings["pretrained"], settings["model_config"])
-model, _, _ = load_clip(spec, device="cpu", cache_dir=snakemake.params.cache_dir)
+try:
+    model, _, _ = load_clip(spec, device="cpu", cache_dir=snakemake.params.cache_dir)
+except WeightsUnavailable as problem:
+    logging.error("%s", problem)  # the message is the whole story; a traceback would bury it
+    sys.exit(1)
 checkpoint_sha256 = file_sha256(spec.pretrained) if spec.pretrained_is_file else None
 description = {
     "model": spec.model,

@@ -148,3 +148,15 @@ def test_offline_download_failure_says_what_to_do(monkeypatch):
 def test_configuration_mistakes_are_named(spec, message):
     with pytest.raises(WeightsUnavailable, match=message):
         load_clip(spec)
+
+
+def test_an_unreachable_hub_fails_at_once_instead_of_retrying(monkeypatch):
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # nothing listens on the discard port
+    for proxy in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(proxy, raising=False)
+    with pytest.raises(WeightsUnavailable, match="cannot be reached"):
+        load_clip(ModelSpec("ViT-B-32", "laion2b_s34b_b79k"))
+    assert constants.HF_HUB_OFFLINE  # the cache was still consulted, without network retries

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
+import socket
+from urllib.parse import urlparse
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -80,16 +83,39 @@ def register_model_config(path: str | Path) -> str:
     return path.stem
 
 
+def hub_reachable(timeout: float = 5.0) -> bool:
+    """Whether a TCP connection to the Hub opens quickly. Behind a proxy we cannot tell, so we assume yes."""
+    if any(os.environ.get(name) for name in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
+        return True
+    endpoint = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
+    port = endpoint.port or (443 if endpoint.scheme == "https" else 80)
+    try:
+        socket.create_connection((endpoint.hostname, port), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
+
+
+def _cache_only_when_offline() -> None:
+    """Without a network, use cached weights or fail at once instead of retrying for a minute."""
+    from huggingface_hub import constants
+
+    if not constants.HF_HUB_OFFLINE and not hub_reachable():
+        log.warning("The Hugging Face Hub cannot be reached; looking for the weights in the local cache only.")
+        constants.HF_HUB_OFFLINE = True
+
+
 def _offline_message(spec: ModelSpec, exc: BaseException) -> str:
-    example = "/data/models/open_clip_pytorch_model.bin"
     return (
-        f"Could not obtain CLIP weights for clip.model='{spec.model}', clip.pretrained='{spec.pretrained}': "
-        f"{exc}\n"
-        "This usually means the machine cannot reach the Hugging Face Hub (no internet, a proxy, or "
-        "HF_HUB_OFFLINE=1 without the weights in the local cache).\n"
-        "Fix: run the workflow once on a machine with internet access (the weights are cached in "
-        "HF_HOME, or in clip.cache_dir if set), or download the checkpoint file elsewhere and point "
-        f"clip.pretrained at it, e.g. `clip.pretrained: {example}`."
+        f"Cannot get the CLIP weights clip.model='{spec.model}', clip.pretrained='{spec.pretrained}': they are "
+        "not in the local cache and the Hugging Face Hub cannot be reached (no internet, a proxy, or "
+        "HF_HUB_OFFLINE=1).\n"
+        "Fix, either:\n"
+        "  - run once on a machine with internet access: the weights are then cached (in HF_HOME, or in "
+        "clip.cache_dir if set) and later runs work offline;\n"
+        "  - or download the checkpoint file elsewhere and set clip.pretrained to its local path, e.g. "
+        "clip.pretrained: /data/models/open_clip_pytorch_model.bin\n"
+        f"Detail: {exc}"
     )
 
 
@@ -127,6 +153,8 @@ def load_clip(spec: ModelSpec, device: str = "cpu", cache_dir: str | None = None
             "to measure speed.",
             model_name,
         )
+    if spec.uses_hub or (pretrained and not spec.pretrained_is_file):
+        _cache_only_when_offline()
     try:
         model, _, preprocess = open_clip.create_model_and_transforms(
             model_name,
