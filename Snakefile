@@ -12,6 +12,7 @@ report: "report/workflow.rst"
 include: "rules/common.smk"
 include: "rules/manifest.smk"
 include: "rules/clip.smk"
+include: "rules/frames.smk"
 include: "rules/merge.smk"
 include: "rules/report.smk"
 

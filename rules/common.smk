@@ -42,5 +42,14 @@ def clip_model_params():
     }
 
 
+def llm_params():
+    """LLM settings that shape answers and costs; changing them re-runs frame coding (the cache still answers)."""
+    return {key: value for key, value in config["llm"].items()}
+
+
+def frame_results():
+    return ["results/llm/frames.parquet"] if config["frames"]["enabled"] else []
+
+
 def scheme_file(wildcards):
     return config["clip"]["schemes"][wildcards.scheme]

@@ -2,6 +2,7 @@ rule merge:
     input:
         manifest="results/manifest.parquet",
         scores=expand("results/clip/{scheme}.parquet", scheme=SCHEMES),
+        frames=frame_results(),
         posts=posts_table,
     output:
         parquet="results/merged.parquet",

@@ -6,6 +6,8 @@ rule report:
         schemes=[config["clip"]["schemes"][s] for s in SCHEMES],
         shards=expand("results/clip/embeddings/{shard}.parquet", shard=SHARDS),
         weights="results/clip/weights.json",
+        frames=frame_results(),
+        ledger=(["results/llm/cost.csv"] if config["frames"]["enabled"] else []),
     output:
         report(
             directory("results/report"),

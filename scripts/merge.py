@@ -8,13 +8,16 @@ logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %
 
 import pandas as pd
 
+from imagecoding.frames import frames_for_merge
 from imagecoding.merge import merge_posts, per_file_results
 from imagecoding.posts import read_posts
 
 config = snakemake.config
 posts_config = config["posts"]
 manifest = pd.read_parquet(snakemake.input.manifest)
-files = per_file_results(manifest, [pd.read_parquet(path) for path in snakemake.input.scores])
+tables = [pd.read_parquet(path) for path in snakemake.input.scores]
+tables += [frames_for_merge(pd.read_parquet(path)) for path in snakemake.input.frames]
+files = per_file_results(manifest, tables)
 posts = read_posts(posts_config["path"]) if posts_config["path"] else None
 merged = merge_posts(
     files,

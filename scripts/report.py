@@ -10,7 +10,8 @@ logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %
 import pandas as pd
 
 from imagecoding.provenance import environment, file_record, now, workflow_revision
-from imagecoding.report import ReportSettings, SchemeResult, build_report, failure_table
+from imagecoding.codebook import load_codebook
+from imagecoding.report import FramesResult, ReportSettings, SchemeResult, build_report, failure_table
 from imagecoding.schemes import load_scheme
 
 config = snakemake.config
@@ -41,6 +42,16 @@ provenance = {
     "environment": environment(),
     "config": config,
 }
+frames = None
+if snakemake.input.frames:
+    codebook = load_codebook(config["frames"]["codebook"])
+    frames = FramesResult(pd.read_parquet(snakemake.input.frames[0]), codebook.variables)
+    provenance["frames"] = {
+        "codebook": file_record(config["frames"]["codebook"]),
+        "prompt": file_record(config["frames"]["prompt"]),
+        "llm": {k: v for k, v in config["llm"].items() if k not in ("prices",)},
+        "price": config["llm"]["prices"].get(config["llm"]["model"]),
+    }
 settings = ReportSettings(account_column=config["posts"]["account_column"], **config["report"])
 index = build_report(
     snakemake.output[0],
@@ -52,5 +63,6 @@ index = build_report(
     config["images"]["root"],
     settings,
     workers=snakemake.threads,
+    frames=frames,
 )
 logging.info("report written to %s", index)

@@ -59,11 +59,36 @@ def config_problems(config: dict) -> list[str]:
                 f"clip.model is '{clip['model']}' but clip.model_config defines '{config_path.stem}' "
                 f"(the file name); set clip.model: {config_path.stem}."
             )
+    problems += frames_problems(config)
     spec = model_spec(config)
     if spec.pretrained_is_file and not Path(spec.pretrained).is_file():
         problems.append(
             f"clip.pretrained: '{spec.pretrained}' looks like a checkpoint file, but there is no such file."
         )
+    return problems
+
+
+def frames_problems(config: dict) -> list[str]:
+    """Frame coding is checked before anything runs: a wrong key or price would fail every request."""
+    frames = config.get("frames") or {}
+    if not frames.get("enabled"):
+        return []
+    from .codebook import CodebookError, load_codebook
+    from .llm import LLMConfigError, LLMSettings, api_key
+
+    problems = []
+    try:
+        load_codebook(frames["codebook"])
+    except CodebookError as exc:
+        problems.append(str(exc))
+    if not Path(frames["prompt"]).is_file():
+        problems.append(f"frames.prompt: no prompt template at '{frames['prompt']}'.")
+    if frames.get("filters") and not (config.get("posts") or {}).get("path"):
+        problems.append("frames.filters: filtering on post columns needs a posts table; set posts.path.")
+    try:
+        api_key(LLMSettings.from_config(config["llm"]))
+    except LLMConfigError as exc:
+        problems.append(str(exc))
     return problems
 
 

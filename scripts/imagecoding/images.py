@@ -169,3 +169,8 @@ def encode_without_metadata(image: Image.Image, max_side: int, quality: int = 85
     buffer = io.BytesIO()
     copy.save(buffer, format="JPEG", quality=quality, optimize=True)
     return buffer.getvalue()
+
+
+def upload_jpeg(path: str | Path, max_side: int, max_pixels: int = DEFAULT_MAX_PIXELS, quality: int = 85) -> bytes:
+    """What leaves the machine (an API upload, a report thumbnail): resized, re-encoded, without EXIF."""
+    return encode_without_metadata(load_rgb(path, min_side=max_side, max_pixels=max_pixels), max_side, quality)

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from .images import ImageProblem, encode_without_metadata, load_rgb
+from .images import ImageProblem, upload_jpeg
 from .posts import absolute_path
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -37,6 +37,64 @@ class SchemeResult:
     phrases: dict[str, list[str]] = field(default_factory=dict)
 
 
+@dataclass
+class FramesResult:
+    """Frame-coding answers with their codebook, for the report's frames section."""
+
+    table: pd.DataFrame
+    variables: list  # codebook Variables, in codebook order
+
+
+def frames_view(result: FramesResult, paths: dict[str, str], settings: ReportSettings, rng: np.random.Generator) -> dict:
+    table = result.table
+    answered = table[table["status"].isin(["ok", "invalid"])]
+    per_value = max(1, min(6, settings.samples_per_category))
+    variables = []
+    for variable in result.variables:
+        column = variable.column
+        counts = answered[column].value_counts(dropna=False)
+        if variable.type == "categorical":
+            order = list(variable.values) + [v for v in counts.index if v not in variable.values]
+        elif variable.type == "boolean":
+            order = [True, False] + [v for v in counts.index if v not in (True, False)]
+        else:
+            order = list(counts.index[:10])  # integers and text: the ten most frequent
+        rows = []
+        for value in order:
+            members = answered[answered[column].isna()] if pd.isna(value) else answered[answered[column] == value]
+            n = len(members)
+            if variable.type in ("categorical", "boolean") or n:
+                ids = list(members["image_id"])
+                sample = list(rng.choice(ids, per_value, replace=False)) if len(ids) > per_value else ids
+                label = "(invalid or missing)" if pd.isna(value) else str(value)
+                rows.append({"value": label, "count": n, "share": 100.0 * n / len(answered) if len(answered) else 0.0,
+                             "sample": sample if variable.type in ("categorical", "boolean") else []})
+        variables.append({"column": column, "type": variable.type, "description": variable.description, "rows": rows})
+    failed = table[table["status"] != "ok"]
+    cost = {
+        "model": str(table["model"].iloc[0]) if len(table) else "",
+        "images": len(table),
+        "answers": int(table["status"].isin(["ok", "invalid", "unparseable", "refused"]).sum()),
+        "from_cache": int(table["cached"].sum()),
+        "total_usd": float(table["cost_usd"].sum()),
+        "paid_this_run_usd": float(table.loc[~table["cached"], "cost_usd"].sum()),
+        "prompt_tokens": int(table["prompt_tokens"].fillna(0).sum()),
+        "completion_tokens": int(table["completion_tokens"].fillna(0).sum()),
+        "skipped_budget": int((table["status"] == "skipped_budget").sum()),
+    }
+    cost["per_image_usd"] = cost["total_usd"] / max(1, cost["answers"])
+    return {
+        "variables": variables,
+        "status_counts": {str(k): int(v) for k, v in table["status"].value_counts().items()},
+        "failures": [
+            {"image_id": r["image_id"], "path": paths.get(r["image_id"], ""), "status": r["status"], "error": r["error"]}
+            for r in failed.head(settings.max_failures).to_dict("records")
+        ],
+        "failures_total": len(failed),
+        "cost": cost,
+    }
+
+
 def thumbnail_name(image_id: str) -> str:
     return f"thumbs/{image_id[:20]}.jpg"
 
@@ -44,7 +102,7 @@ def thumbnail_name(image_id: str) -> str:
 def _make_thumbnail(task: tuple[str, str, int]) -> str | None:
     source, target, size = task
     try:
-        payload = encode_without_metadata(load_rgb(source, min_side=size), size)
+        payload = upload_jpeg(source, size)
     except ImageProblem as problem:
         return f"{problem.status}: {problem.detail}"
     Path(target).write_bytes(payload)
@@ -140,6 +198,7 @@ def build_report(
     settings: ReportSettings = ReportSettings(),
     workers: int = 1,
     check_sample: int = 100,
+    frames: FramesResult | None = None,
 ) -> Path:
     """Render the report folder and return the path of its index.html."""
     out_dir = Path(out_dir)
@@ -158,6 +217,12 @@ def build_report(
     for items in checks.values():
         wanted.update(item["image_id"] for item in items)
     first_path = manifest[manifest["status"] == "ok"].drop_duplicates("image_id").set_index("image_id")["path"]
+    frames_section = None
+    if frames is not None:
+        frames_section = frames_view(frames, first_path.to_dict(), settings, rng)
+        for variable in frames_section["variables"]:
+            for row in variable["rows"]:
+                wanted.update(row["sample"])
     sources = {i: str(absolute_path(first_path[i], root)) for i in sorted(wanted) if i in first_path.index}
     thumbs = make_thumbnails(sources, out_dir, settings.thumbnail_size, workers)
     paths = {i: first_path[i] for i in sources}
@@ -185,6 +250,7 @@ def build_report(
             "images_without_post": int((~merged["has_post"]).sum()) if "has_post" in merged.columns else 0,
         },
         "schemes": views,
+        "frames": frames_section,
         "thumbs": thumbs,
         "paths": paths,
         "failures": failures.head(settings.max_failures).to_dict("records"),
