@@ -16,71 +16,15 @@ import pytest
 import yaml
 from PIL import Image
 
-from tiny_clip import MODEL_CONFIG, MODEL_NAME
+from workflow_helpers import EXTENSIONS, REPO, SNAKEMAKE, planned_jobs, prepare_workdir, snakemake, write_config
 
 pytestmark = pytest.mark.workflow
-
-REPO = Path(__file__).resolve().parent.parent
-SNAKEMAKE = Path(sys.executable).parent / "snakemake"
-EXTENSIONS = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"}
-
-
-def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    command = [
-        str(SNAKEMAKE),
-        "--snakefile", str(REPO / "Snakefile"),
-        "--directory", str(workdir),
-        "--configfile", str(workdir / "config.yaml"),
-        "--cores", "2",
-        *args,
-    ]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
-    if check and result.returncode != 0:
-        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
-    return result
-
-
-def planned_jobs(workdir: Path) -> dict[str, int]:
-    """The job counts of a dry run, as Snakemake's own 'Job stats' table gives them."""
-    output = snakemake(workdir, "--dry-run").stdout
-    if "Nothing to be done" in output:
-        return {}
-    table = output.split("Job stats:")[1].split("\n\n")[0].splitlines()[3:]
-    return {name: int(count) for name, count in (line.split() for line in table) if name != "total"}
-
-
-def write_config(workdir: Path, checkpoint: Path, **clip) -> None:
-    config = {
-        "images": {"root": "images"},
-        "posts": {
-            "path": "posts.csv",
-            "image_column": "image",
-            "id_column": "post_id",
-            "account_column": "account",
-            "image_separator": ";",
-        },
-        "clip": {
-            "model": MODEL_NAME,
-            "model_config": str(MODEL_CONFIG),
-            "pretrained": str(checkpoint),
-            "schemes": {"image_type": "schemes/image_types.yaml"},
-            "workers": 1,
-            "batch_size": 8,
-            **clip,
-        },
-        "report": {"samples_per_category": 4, "lowest_confidence": 2},
-    }
-    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
 
 
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory, tiny_checkpoint) -> Path:
     """The example, run once to the end; tests that change things work on copies of it."""
-    workdir = tmp_path_factory.mktemp("run")
-    shutil.copytree(REPO / "example" / "images", workdir / "images")
-    shutil.copy(REPO / "example" / "posts.csv", workdir / "posts.csv")
-    (workdir / "schemes").mkdir()
-    shutil.copy(REPO / "config" / "schemes" / "image_types.yaml", workdir / "schemes")
+    workdir = prepare_workdir(tmp_path_factory.mktemp("run"))
     write_config(workdir, tiny_checkpoint)
     snakemake(workdir)
     return workdir
