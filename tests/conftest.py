@@ -26,3 +26,18 @@ def example_copy(tmp_path) -> Path:
     shutil.copytree(EXAMPLE / "images", tmp_path / "images")
     shutil.copy(EXAMPLE / "posts.csv", tmp_path / "posts.csv")
     return tmp_path
+
+
+def save_photo_with_gps(path: Path, rng, size=(300, 400)) -> Path:
+    """A random photo whose EXIF holds a camera maker and a GPS position, which must never leave the machine."""
+    import numpy as np
+    from PIL import Image
+
+    exif = Image.Exif()
+    exif[0x010F] = "PhoneMaker"
+    exif[0x8825] = {2: (48.0, 51.0, 29.0)}
+    pixels = (rng.random((*size, 3)) * 255).astype(np.uint8)
+    Image.fromarray(pixels).save(path, exif=exif.tobytes())
+    with Image.open(path) as saved:
+        assert saved.getexif()[0x010F] == "PhoneMaker"
+    return path

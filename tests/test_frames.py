@@ -11,6 +11,7 @@ import yaml
 from PIL import Image
 from snakemake.utils import validate
 
+from conftest import save_photo_with_gps
 from imagecoding.codebook import AnswerNotJSON, CodebookError, codebook_from_mapping, load_codebook, parse_answer
 from imagecoding.frames import frames_for_merge, render_prompt
 from imagecoding.frames_run import FrameRun
@@ -40,11 +41,7 @@ def images(tmp_path):
     rng = np.random.default_rng(5)
     rows = []
     for index in range(10):
-        exif = Image.Exif()
-        exif[0x010F] = "PhoneMaker"
-        exif[0x8825] = {2: (48.0, 51.0, 29.0)}
-        path = root / f"img{index}.jpg"
-        Image.fromarray((rng.random((700, 900, 3)) * 255).astype("uint8")).save(path, exif=exif.tobytes())
+        path = save_photo_with_gps(root / f"img{index}.jpg", rng, size=(700, 900))
         rows.append({"image_id": f"{index:064x}", "path": path.name, "status": "ok"})
     return root, pd.DataFrame(rows)
 

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
+from conftest import save_photo_with_gps
 from imagecoding.report import ReportSettings, SchemeResult, build_report, failure_table
 
 
@@ -18,13 +19,7 @@ def corpus(tmp_path):
     rng = np.random.default_rng(0)
     rows = []
     for index in range(12):
-        exif = Image.Exif()
-        exif[0x8825] = {2: (48.0, 51.0, 29.0)}  # a GPS latitude: must never reach the report
-        exif[0x010F] = "PhoneMaker"
-        path = root / f"img{index}.jpg"
-        Image.fromarray((rng.random((300, 400, 3)) * 255).astype("uint8")).save(path, exif=exif.tobytes())
-        with Image.open(path) as saved:
-            assert saved.getexif()[0x010F] == "PhoneMaker"
+        path = save_photo_with_gps(root / f"img{index}.jpg", rng)
         rows.append({"image_id": f"{index:02d}" * 32, "path": path.name, "status": "ok", "error": None})
     rows.append({"image_id": None, "path": "gone.jpg", "status": "missing", "error": "no file at gone.jpg"})
     manifest = pd.DataFrame(rows)
@@ -137,7 +132,7 @@ def test_report_opens_offline_with_every_thumbnail(tmp_path, corpus, browser):
     page.on("request", lambda request: requested.append(request.url))
     page.goto(index.as_uri())
     page.evaluate("document.querySelectorAll('img').forEach(img => img.loading = 'eager')")
-    page.wait_for_load_state("load")
+    page.wait_for_function("Array.from(document.images).every(i => i.complete)", timeout=20_000)
     broken = page.evaluate("Array.from(document.images).filter(i => !(i.complete && i.naturalWidth > 0)).length")
     assert page.evaluate("document.images.length") > 0 and broken == 0
     assert all(url.startswith("file://") for url in requested)

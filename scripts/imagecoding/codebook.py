@@ -7,7 +7,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
+
+from .schemes import read_yaml
 
 TYPES = ("categorical", "boolean", "integer", "string")
 
@@ -200,14 +201,7 @@ def codebook_from_mapping(mapping: dict, source: str = "<codebook>") -> Codebook
 
 
 def load_codebook(path: str | Path) -> Codebook:
-    path = Path(path)
-    try:
-        mapping = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise CodebookError(f"frames.codebook: no codebook at '{path}'.") from None
-    except yaml.YAMLError as exc:
-        raise CodebookError(f"frames.codebook: '{path}' is not valid YAML: {exc}") from None
-    return codebook_from_mapping(mapping, str(path))
+    return codebook_from_mapping(read_yaml(path, "frames.codebook", CodebookError), str(path))
 
 
 FENCED = re.compile(r"```(?:json)?\s*(\{.*?\})\s*```", re.DOTALL)

@@ -57,12 +57,17 @@ def scheme_from_mapping(name: str, mapping: object, source: str = "<scheme>") ->
     return Scheme(name, tuple(categories), tuple(phrases), tuple(owners))
 
 
-def load_scheme(name: str, path: str | Path) -> Scheme:
+def read_yaml(path: str | Path, key: str, error: type[ValueError]):
+    """A researcher-edited YAML file; a missing file or a syntax error names the config key that points to it."""
     path = Path(path)
     try:
-        mapping = yaml.safe_load(path.read_text(encoding="utf-8"))
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise SchemeError(f"clip.schemes.{name}: no scheme file at '{path}'.") from None
+        raise error(f"{key}: no file at '{path}'.") from None
     except yaml.YAMLError as exc:
-        raise SchemeError(f"clip.schemes.{name}: '{path}' is not valid YAML: {exc}") from None
+        raise error(f"{key}: '{path}' is not valid YAML: {exc}") from None
+
+
+def load_scheme(name: str, path: str | Path) -> Scheme:
+    mapping = read_yaml(path, f"clip.schemes.{name}", SchemeError)
     return scheme_from_mapping(name, mapping, source=str(path))
