@@ -321,3 +321,40 @@ def test_merge_gets_codes_with_prefixed_status(tmp_path, images, fake, monkeypat
     merged_columns = frames_for_merge(table).columns
     assert {"frames_status", "frames_error", "frames_cost_usd", "Event_Occasion"} <= set(merged_columns)
     assert "raw" not in merged_columns and "status" not in merged_columns
+
+
+def test_few_shot_examples_travel_at_low_detail_and_shape_the_cache_key(tmp_path, images, fake, monkeypatch):
+    monkeypatch.setenv("TEST_LLM_KEY", SECRET)
+    root, manifest = images
+    mapping = yaml.safe_load(CODEBOOK.read_text())
+    mapping["groups"]["Appearance"][1]["examples"] = {"true": [str(root / "img9.jpg")]}
+    codebook_path = tmp_path / "codebook.yaml"
+    codebook_path.write_text(yaml.safe_dump(mapping, sort_keys=False))
+    config = make_config(tmp_path, root, fake)
+    plain_keys = {t.key for t in FrameRun.from_config(config, manifest, need_client=False).tasks}
+    config["frames"]["codebook"] = str(codebook_path)
+    frame_run, table = run(config, manifest)
+    assert not {t.key for t in frame_run.tasks} & plain_keys  # examples are part of the request
+    body = frame_run.requests.body(frame_run.tasks[0])
+    images_sent = [p for p in body["messages"][0]["content"] if p["type"] == "image_url"]
+    assert len(images_sent) == 2 and images_sent[0]["image_url"]["detail"] == "low"
+    assert any("RolledUpSleeves = true" in p.get("text", "") for p in body["messages"][0]["content"])
+    assert (table["status"] == "ok").all(), table["error"].iloc[0]
+
+
+def test_endpoints_without_structured_outputs_get_parsed_text(tmp_path, images, monkeypatch):
+    monkeypatch.setenv("TEST_LLM_KEY", SECRET)
+    root, manifest = images
+    server = FakeLLM(load_codebook(CODEBOOK).json_schema(), expect_schema=False).start()
+    try:
+        for name in ("img0.jpg", "img1.jpg"):
+            server.plan(payload_of(root, name), "fenced")
+        config = make_config(tmp_path, root, server, structured_output="text")
+        frame_run, table = run(config, manifest)
+        assert "response_format" not in frame_run.requests.body(frame_run.tasks[0])
+        assert (table["status"] == "ok").all()
+        config["llm"]["structured_output"] = "json_object"
+        frame_run = FrameRun.from_config(config, manifest)
+        assert frame_run.requests.body(frame_run.tasks[0])["response_format"] == {"type": "json_object"}
+    finally:
+        server.stop()
