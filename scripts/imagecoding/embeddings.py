@@ -54,15 +54,18 @@ class EmbeddingStore:
 
     def read(self, image_ids: list[str]) -> tuple[list[str], np.ndarray]:
         """Embeddings of the requested ids that the store holds, in the requested order."""
-        wanted = set(image_ids)
+        import pyarrow.compute as pc
+
+        wanted = pa.array(sorted(set(image_ids)), pa.string())
         found: dict[str, np.ndarray] = {}
         for part in self.parts():
             table = pq.read_table(part)
-            ids = table.column("image_id").to_pylist()
+            table = table.filter(pc.is_in(table.column("image_id"), value_set=wanted))
+            if not table.num_rows:
+                continue
             matrix = embedding_matrix(table.column("embedding"))
-            for row, image_id in enumerate(ids):
-                if image_id in wanted and image_id not in found:
-                    found[image_id] = matrix[row]
+            for row, image_id in enumerate(table.column("image_id").to_pylist()):
+                found.setdefault(image_id, matrix[row])
         ordered = [i for i in image_ids if i in found]
         if not ordered:
             return [], np.zeros((0, 0), dtype=np.float32)
