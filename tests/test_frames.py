@@ -358,3 +358,12 @@ def test_endpoints_without_structured_outputs_get_parsed_text(tmp_path, images, 
         assert frame_run.requests.body(frame_run.tasks[0])["response_format"] == {"type": "json_object"}
     finally:
         server.stop()
+
+
+def test_the_token_limit_parameter_follows_the_config(tmp_path, images, fake, monkeypatch):
+    monkeypatch.setenv("TEST_LLM_KEY", SECRET)
+    root, manifest = images
+    config = make_config(tmp_path, root, fake, token_limit_parameter="max_completion_tokens", max_tokens=300)
+    frame_run = FrameRun.from_config(config, manifest, need_client=False)
+    body = frame_run.requests.body(frame_run.tasks[0])
+    assert body["max_completion_tokens"] == 300 and "max_tokens" not in body

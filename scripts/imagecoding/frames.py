@@ -96,6 +96,11 @@ class FrameRequests:
         self.upload = upload
         self.schema = codebook.json_schema()
         self.examples = [(v, value, path, file_sha256(path)) for v, value, path in codebook.example_images()]
+        # Few-shot images are the same in every request: encode them once.
+        self.example_parts: list[dict] = []
+        for variable, value, path, _ in self.examples:
+            self.example_parts.append({"type": "text", "text": f"Example of {variable.group}.{variable.name} = {value}:"})
+            self.example_parts.append(image_part(upload_jpeg(path, DETAIL_SIDES["low"]), "low"))
 
     def key(self, image_id: str) -> str:
         digest = {
@@ -114,10 +119,7 @@ class FrameRequests:
         ]
 
     def body(self, task: FrameTask) -> dict:
-        content: list[dict] = [{"type": "text", "text": self.prompt}]
-        for variable, value, path, _ in self.examples:
-            content.append({"type": "text", "text": f"Example of {variable.group}.{variable.name} = {value}:"})
-            content.append(image_part(upload_jpeg(path, DETAIL_SIDES["low"]), "low"))
+        content: list[dict] = [{"type": "text", "text": self.prompt}, *self.example_parts]
         content.append({"type": "text", "text": "The image to code:"})
         content.append(image_part(upload_jpeg(task.path, self.upload.side, self.upload.max_pixels), self.upload.detail))
         messages = [{"role": "user", "content": content}]

@@ -14,7 +14,7 @@ import logging
 import os
 import random
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ class LLMSettings:
     max_tokens: int = 800
     seed: int | None = None
     structured_output: str = "json_schema"
-    extra: dict = field(default_factory=dict)
+    token_limit_parameter: str = "max_tokens"
 
     @classmethod
     def from_config(cls, llm: dict) -> "LLMSettings":
@@ -79,11 +79,12 @@ class LLMSettings:
             max_tokens=llm.get("max_tokens", 800),
             seed=llm.get("seed"),
             structured_output=llm.get("structured_output", "json_schema"),
+            token_limit_parameter=llm.get("token_limit_parameter", "max_tokens"),
         )
 
     def parameters(self) -> dict:
         """Request parameters that change answers, so they belong in the cache key."""
-        chosen = {"temperature": self.temperature, "max_tokens": self.max_tokens, "seed": self.seed}
+        chosen = {"temperature": self.temperature, self.token_limit_parameter: self.max_tokens, "seed": self.seed}
         return {k: v for k, v in chosen.items() if v is not None}
 
 
