@@ -11,13 +11,12 @@ logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %
 # clip_weights fetched the weights; compute nodes must not wait on a network they may not have.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 from tqdm import tqdm
 
 from imagecoding.clip_model import ModelSpec, load_clip, resolve_device
-from imagecoding.embeddings import EmbeddingStore, embed_batches, shard_items, shard_table
+from imagecoding.embeddings import EmbeddingStore, embed_batches, embed_into_store, shard_items, shard_table
 
 config = snakemake.config
 params = snakemake.params
@@ -41,29 +40,19 @@ if todo:
     model, preprocess, _ = load_clip(spec, device=device, cache_dir=params.cache_dir)
     logging.info("embedding on %s with batch size %d and %d loader workers", device, params.batch_size, params.workers)
     metadata = {key: weights[key] for key in ("model", "pretrained", "weights_sha256", "draft", "open_clip")}
-    pending_ids, pending = [], []
+    batches = embed_batches(
+        model,
+        preprocess,
+        todo,
+        device=device,
+        batch_size=params.batch_size,
+        workers=params.workers,
+        min_side=weights["input_size"] if weights["draft"] else None,
+        max_pixels=config["images"]["max_pixels"],
+    )
     started = time.perf_counter()
     with tqdm(total=len(todo), desc="embed", unit="img", file=sys.stderr, mininterval=10) as bar:
-        for ids, matrix, failed in embed_batches(
-            model,
-            preprocess,
-            todo,
-            device=device,
-            batch_size=params.batch_size,
-            workers=params.workers,
-            min_side=weights["input_size"] if weights["draft"] else None,
-            max_pixels=config["images"]["max_pixels"],
-        ):
-            failures.update(failed)
-            if ids:
-                pending_ids.extend(ids)
-                pending.append(matrix)
-            if len(pending_ids) >= params.flush_every:
-                store.write(pending_ids, np.concatenate(pending), metadata)
-                pending_ids, pending = [], []
-            bar.update(len(ids) + len(failed))
-    if pending_ids:
-        store.write(pending_ids, np.concatenate(pending), metadata)
+        failures = embed_into_store(batches, store, metadata, params.flush_every, bar)
     elapsed = time.perf_counter() - started
     embedded = len(todo) - len(failures)
     logging.info(

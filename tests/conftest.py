@@ -28,16 +28,21 @@ def example_copy(tmp_path) -> Path:
     return tmp_path
 
 
-def save_photo_with_gps(path: Path, rng, size=(300, 400)) -> Path:
-    """A random photo whose EXIF holds a camera maker and a GPS position, which must never leave the machine."""
+def gps_photos(root: Path, count: int, seed: int, size=(300, 400)) -> list[Path]:
+    """Random photos img0.jpg... whose EXIF holds a camera maker and a GPS position, which must never leave the machine."""
     import numpy as np
     from PIL import Image
 
+    root.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
     exif = Image.Exif()
     exif[0x010F] = "PhoneMaker"
     exif[0x8825] = {2: (48.0, 51.0, 29.0)}
-    pixels = (rng.random((*size, 3)) * 255).astype(np.uint8)
-    Image.fromarray(pixels).save(path, exif=exif.tobytes())
-    with Image.open(path) as saved:
-        assert saved.getexif()[0x010F] == "PhoneMaker"
-    return path
+    paths = []
+    for index in range(count):
+        path = root / f"img{index}.jpg"
+        Image.fromarray((rng.random((*size, 3)) * 255).astype(np.uint8)).save(path, exif=exif.tobytes())
+        with Image.open(path) as saved:
+            assert saved.getexif()[0x010F] == "PhoneMaker"
+        paths.append(path)
+    return paths

@@ -11,7 +11,7 @@ import yaml
 from PIL import Image
 from snakemake.utils import validate
 
-from conftest import save_photo_with_gps
+from conftest import gps_photos
 from imagecoding.codebook import AnswerNotJSON, CodebookError, codebook_from_mapping, load_codebook, parse_answer
 from imagecoding.frames import frames_for_merge, render_prompt
 from imagecoding.frames_run import FrameRun
@@ -37,12 +37,8 @@ def fake():
 def images(tmp_path):
     """Ten small photos with EXIF (incl. GPS), and their manifest."""
     root = tmp_path / "images"
-    root.mkdir()
-    rng = np.random.default_rng(5)
-    rows = []
-    for index in range(10):
-        path = save_photo_with_gps(root / f"img{index}.jpg", rng, size=(700, 900))
-        rows.append({"image_id": f"{index:064x}", "path": path.name, "status": "ok"})
+    paths = gps_photos(root, 10, seed=5, size=(700, 900))
+    rows = [{"image_id": f"{index:064x}", "path": path.name, "status": "ok"} for index, path in enumerate(paths)]
     return root, pd.DataFrame(rows)
 
 

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from imagecoding.images import check_image_file, load_rgb
+from imagecoding.images import load_rgb
 from imagecoding.manifest import (
     MANIFEST_COLUMNS,
     all_image_paths,

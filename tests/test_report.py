@@ -8,19 +8,17 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from conftest import save_photo_with_gps
+from conftest import gps_photos
 from imagecoding.report import ReportSettings, SchemeResult, build_report, failure_table
 
 
 @pytest.fixture
 def corpus(tmp_path):
     root = tmp_path / "images"
-    root.mkdir()
-    rng = np.random.default_rng(0)
-    rows = []
-    for index in range(12):
-        path = save_photo_with_gps(root / f"img{index}.jpg", rng)
-        rows.append({"image_id": f"{index:02d}" * 32, "path": path.name, "status": "ok", "error": None})
+    rows = [
+        {"image_id": f"{index:02d}" * 32, "path": path.name, "status": "ok", "error": None}
+        for index, path in enumerate(gps_photos(root, 12, seed=0))
+    ]
     rows.append({"image_id": None, "path": "gone.jpg", "status": "missing", "error": "no file at gone.jpg"})
     manifest = pd.DataFrame(rows)
     ok = manifest[manifest["status"] == "ok"]

@@ -156,6 +156,29 @@ def embed_batches(
             yield [items[i][0] for i in indices], features.cpu().numpy(), failures
 
 
+def embed_into_store(batches, store: EmbeddingStore, metadata: dict, flush_every: int, progress=None) -> dict[str, str]:
+    """Commit the batches of `embed_batches` to the store every `flush_every` images; returns id -> error.
+
+    A killed job loses at most the images since the last flush.
+    """
+    failures: dict[str, str] = {}
+    pending_ids: list[str] = []
+    pending: list[np.ndarray] = []
+    for ids, matrix, failed in batches:
+        failures.update(failed)
+        if ids:
+            pending_ids.extend(ids)
+            pending.append(matrix)
+        if len(pending_ids) >= flush_every:
+            store.write(pending_ids, np.concatenate(pending), metadata)
+            pending_ids, pending = [], []
+        if progress:
+            progress.update(len(ids) + len(failed))
+    if pending_ids:
+        store.write(pending_ids, np.concatenate(pending), metadata)
+    return failures
+
+
 def encode_phrases(model, tokenizer, phrases: list[str], device: str = "cpu") -> np.ndarray:
     """L2-normalised text embeddings, one row per phrase."""
     import torch

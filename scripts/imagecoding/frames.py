@@ -15,7 +15,7 @@ from jinja2 import Environment, StrictUndefined
 
 from .codebook import AnswerNotJSON, Codebook, parse_answer
 from .images import ImageProblem, file_sha256, upload_jpeg
-from .llm import LLMClient, LLMConfigError, LLMSettings, image_part, request_body, request_key
+from .llm import LLMClient, LLMConfigError, LLMSettings, image_part, request_body, request_digest, request_key
 from .posts import absolute_path
 from .response_cache import ResponseCache
 
@@ -23,6 +23,8 @@ log = logging.getLogger(__name__)
 
 DETAIL_SIDES = {"low": 512, "high": 1024, "auto": 1024}
 IMAGE_TOKENS_LOW = 85  # OpenAI's fixed cost of a low-detail image
+# Statuses of rows that hold a model's answer (paid for), usable or not.
+ANSWERED = ("ok", "invalid", "unparseable", "refused")
 FRAME_COLUMNS = ["status", "error", "raw", "model", "prompt_tokens", "completion_tokens", "cost_usd", "cached", "request_key"]
 
 
@@ -101,16 +103,16 @@ class FrameRequests:
         for variable, value, path, _ in self.examples:
             self.example_parts.append({"type": "text", "text": f"Example of {variable.group}.{variable.name} = {value}:"})
             self.example_parts.append(image_part(upload_jpeg(path, DETAIL_SIDES["low"]), "low"))
-
-    def key(self, image_id: str) -> str:
-        digest = {
-            "prompt": self.prompt,
-            "image": image_id,
-            "detail": self.upload.detail,
-            "max_side": self.upload.side,
+        shared = {
+            "prompt": prompt,
+            "detail": upload.detail,
+            "max_side": upload.side,
             "examples": [(v.column, value, sha) for v, value, _, sha in self.examples],
         }
-        return request_key(self.settings, digest, self.schema)
+        self.digest = request_digest(settings, shared, self.schema)
+
+    def key(self, image_id: str) -> str:
+        return request_key(self.digest, image_id)
 
     def tasks(self, images: pd.DataFrame, root: str | Path) -> list[FrameTask]:
         return [
@@ -133,7 +135,8 @@ class FrameRequests:
         text = len(self.prompt) + (len(json.dumps(self.schema)) if self.settings.structured_output == "json_schema" else 0)
         images = 1 + len(self.examples)
         image_tokens = IMAGE_TOKENS_LOW if self.upload.detail == "low" else IMAGE_TOKENS_LOW + 170 * math.ceil(self.upload.side / 512) ** 2
-        answer = {g.name: {v.name: v.values and next(iter(v.values)) or 0 for v in g.variables} for g in self.codebook.groups}
+        # an answer of typical length: the first value of each categorical variable, a short token otherwise
+        answer = {g.name: {v.name: next(iter(v.values), 0) for v in g.variables} for g in self.codebook.groups}
         return text / 4 + images * image_tokens, min(self.settings.max_tokens, len(json.dumps(answer)) / 3)
 
 
@@ -287,7 +290,7 @@ def frames_table(codebook: Codebook, tasks: list[FrameTask], outcomes: dict[str,
 
 def cost_ledger(table: pd.DataFrame) -> pd.DataFrame:
     """Every answer the frames table uses, with what it cost when it was paid for and whether it came from the cache."""
-    paid = table[table["request_key"].notna() & (table["prompt_tokens"].fillna(0) + table["completion_tokens"].fillna(0) > 0)]
+    paid = table[table["status"].isin(ANSWERED)]
     return paid[["image_id", "request_key", "model", "prompt_tokens", "completion_tokens", "cost_usd", "cached"]].reset_index(drop=True)
 
 

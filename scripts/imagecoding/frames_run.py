@@ -98,7 +98,7 @@ class FrameRun:
     def execute(self, progress=None) -> pd.DataFrame:
         budget = self.budget()
         if self.mode == "batch":
-            from .batch import run_batch
+            from .frames_batch import run_batch
 
             outcomes = run_batch(
                 self.tasks, self.requests, self.client, self.cache, budget, self.work_dir,

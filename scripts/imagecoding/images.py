@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -79,12 +80,13 @@ def _displayed_size(image: Image.Image) -> tuple[int, int]:
     return width, height
 
 
-def _open_guarded(source, max_pixels: int) -> Image.Image:
+@contextmanager
+def bomb_guard(max_pixels: int):
+    """Pillow's decompression-bomb limit, with its warning (1x to 2x the limit) raised as an error too."""
     Image.MAX_IMAGE_PIXELS = max_pixels
     with warnings.catch_warnings():
-        # Pillow only warns between 1x and 2x the limit; we treat both as too large.
         warnings.simplefilter("error", Image.DecompressionBombWarning)
-        return Image.open(source)
+        yield
 
 
 def check_image_bytes(payload: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> ImageCheck:
@@ -95,9 +97,8 @@ def check_image_bytes(payload: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> I
         return ImageCheck(image_id, 0, None, None, None, "empty", "the file has zero bytes")
     width = height = fmt = None
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = _open_guarded(io.BytesIO(payload), max_pixels)
+        with bomb_guard(max_pixels):
+            image = Image.open(io.BytesIO(payload))
             fmt = image.format
             width, height = _displayed_size(image)
             if fmt == "JPEG":
@@ -148,9 +149,8 @@ def load_rgb(
     least `min_side` pixels; that is safe whenever the caller downsizes to `min_side` anyway.
     """
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = _open_guarded(path, max_pixels)
+        with bomb_guard(max_pixels):
+            image = Image.open(path)
             if min_side and image.format == "JPEG":
                 image.draft("RGB", (min_side, min_side))
             image.load()

@@ -18,9 +18,6 @@ from dataclasses import dataclass
 
 log = logging.getLogger(__name__)
 
-STRUCTURED_OUTPUTS = ("json_schema", "json_object", "text")
-
-
 class LLMConfigError(RuntimeError):
     """A mistake that makes every request fail (key, model, endpoint): the run stops with the fix."""
 
@@ -40,20 +37,22 @@ class Price:
 
 @dataclass(frozen=True)
 class LLMSettings:
+    """The `llm:` block of a validated config; its defaults live in the config schema alone."""
+
     model: str
     price: Price
-    base_url: str | None = None
-    api_key_env: str = "OPENAI_API_KEY"
-    max_concurrency: int = 8
-    max_retries: int = 6
-    backoff_base_s: float = 1.0
-    backoff_cap_s: float = 60.0
-    timeout_s: float = 120.0
-    temperature: float | None = 0.0
-    max_tokens: int = 800
-    seed: int | None = None
-    structured_output: str = "json_schema"
-    token_limit_parameter: str = "max_tokens"
+    base_url: str | None
+    api_key_env: str
+    max_concurrency: int
+    max_retries: int
+    backoff_base_s: float
+    backoff_cap_s: float
+    timeout_s: float
+    temperature: float | None
+    max_tokens: int
+    seed: int | None
+    structured_output: str
+    token_limit_parameter: str
 
     @classmethod
     def from_config(cls, llm: dict) -> "LLMSettings":
@@ -65,22 +64,10 @@ class LLMSettings:
                 "(use 0 for a local endpoint such as vLLM or Ollama)."
             )
         price = prices[llm["model"]]
-        return cls(
-            model=llm["model"],
-            price=Price(price["input"], price["output"], price.get("batch_discount", 0.5)),
-            base_url=llm.get("base_url"),
-            api_key_env=llm.get("api_key_env", "OPENAI_API_KEY"),
-            max_concurrency=llm.get("max_concurrency", 8),
-            max_retries=llm.get("max_retries", 6),
-            backoff_base_s=llm.get("backoff_base_s", 1.0),
-            backoff_cap_s=llm.get("backoff_cap_s", 60.0),
-            timeout_s=llm.get("timeout_s", 120.0),
-            temperature=llm.get("temperature", 0.0),
-            max_tokens=llm.get("max_tokens", 800),
-            seed=llm.get("seed"),
-            structured_output=llm.get("structured_output", "json_schema"),
-            token_limit_parameter=llm.get("token_limit_parameter", "max_tokens"),
-        )
+        # Snakemake's validate fills defaults of named keys, not of each model's price entry.
+        price = Price(price["input"], price["output"], price.get("batch_discount", 0.5))
+        fields = [name for name in cls.__dataclass_fields__ if name not in ("model", "price")]
+        return cls(model=llm["model"], price=price, **{name: llm[name] for name in fields})
 
     def parameters(self) -> dict:
         """Request parameters that change answers, so they belong in the cache key."""
@@ -88,16 +75,24 @@ class LLMSettings:
         return {k: v for k, v in chosen.items() if v is not None}
 
 
-def request_key(settings: LLMSettings, messages_digest: dict, schema: dict | None) -> str:
-    """Hash of everything that determines an answer: model, prompt, schema, image hashes, parameters."""
+def request_digest(settings: LLMSettings, shared_messages: dict, schema: dict | None) -> str:
+    """Hash of what a run's requests share: model, prompt, schema, structured-output mode, parameters.
+
+    Computed once per run; `request_key` adds each image, so keying 10^6 images hashes no prompt again.
+    """
     payload = {
         "model": settings.model,
-        "messages": messages_digest,
+        "messages": shared_messages,
         "schema": schema,
         "structured_output": settings.structured_output,
         "parameters": settings.parameters(),
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+
+def request_key(shared_digest: str, image_id: str) -> str:
+    """The cache key of one request: everything that determines its answer, down to the image's content hash."""
+    return hashlib.sha256(f"{shared_digest}\0{image_id}".encode()).hexdigest()
 
 
 def image_part(jpeg: bytes, detail: str) -> dict:

@@ -12,6 +12,8 @@ import numpy as np
 import pandas as pd
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from .codebook import Variable
+from .frames import ANSWERED
 from .images import ImageProblem, upload_jpeg
 from .posts import absolute_path
 
@@ -42,17 +44,17 @@ class FramesResult:
     """Frame-coding answers with their codebook, for the report's frames section."""
 
     table: pd.DataFrame
-    variables: list  # codebook Variables, in codebook order
+    variables: list[Variable]  # in codebook order
 
 
 def frames_view(result: FramesResult, paths: dict[str, str], settings: ReportSettings, rng: np.random.Generator) -> dict:
     table = result.table
-    answered = table[table["status"].isin(["ok", "invalid"])]
+    coded = table[table["status"].isin(["ok", "invalid"])]  # rows holding codes (invalid ones: the valid part)
     per_value = max(1, min(6, settings.samples_per_category))
     variables = []
     for variable in result.variables:
         column = variable.column
-        counts = answered[column].value_counts(dropna=False)
+        counts = coded[column].value_counts(dropna=False)
         if variable.type == "categorical":
             order = list(variable.values) + [v for v in counts.index if v not in variable.values]
         elif variable.type == "boolean":
@@ -61,20 +63,20 @@ def frames_view(result: FramesResult, paths: dict[str, str], settings: ReportSet
             order = list(counts.index[:10])  # integers and text: the ten most frequent
         rows = []
         for value in order:
-            members = answered[answered[column].isna()] if pd.isna(value) else answered[answered[column] == value]
+            members = coded[coded[column].isna()] if pd.isna(value) else coded[coded[column] == value]
             n = len(members)
             if variable.type in ("categorical", "boolean") or n:
                 ids = list(members["image_id"])
                 sample = list(rng.choice(ids, per_value, replace=False)) if len(ids) > per_value else ids
                 label = "(invalid or missing)" if pd.isna(value) else str(value)
-                rows.append({"value": label, "count": n, "share": 100.0 * n / len(answered) if len(answered) else 0.0,
+                rows.append({"value": label, "count": n, "share": 100.0 * n / len(coded) if len(coded) else 0.0,
                              "sample": sample if variable.type in ("categorical", "boolean") else []})
         variables.append({"column": column, "type": variable.type, "description": variable.description, "rows": rows})
     failed = table[table["status"] != "ok"]
     cost = {
         "model": str(table["model"].iloc[0]) if len(table) else "",
         "images": len(table),
-        "answers": int(table["status"].isin(["ok", "invalid", "unparseable", "refused"]).sum()),
+        "answers": int(table["status"].isin(ANSWERED).sum()),
         "from_cache": int(table["cached"].sum()),
         "total_usd": float(table["cost_usd"].sum()),
         "paid_this_run_usd": float(table.loc[~table["cached"], "cost_usd"].sum()),
