@@ -22,8 +22,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO / "scripts"), str(REPO / "tests")]
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from imagecoding.clip_model import ModelSpec, input_size, load_clip  # noqa: E402
-from imagecoding.embeddings import embed_batches  # noqa: E402
+from imagecoding.clip.model import ModelSpec, input_size, load_clip  # noqa: E402
+from imagecoding.clip.embeddings import embed_batches  # noqa: E402
 from imagecoding.manifest import build_manifest, find_images  # noqa: E402
 
 

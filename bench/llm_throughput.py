@@ -24,8 +24,8 @@ import pandas as pd  # noqa: E402
 from PIL import Image  # noqa: E402
 from snakemake.utils import validate  # noqa: E402
 
-from imagecoding.codebook import load_codebook  # noqa: E402
-from imagecoding.frames_run import FrameRun  # noqa: E402
+from imagecoding.tasks.codebook import load_codebook  # noqa: E402
+from imagecoding.tasks.frames_run import FrameRun  # noqa: E402
 from llm_server import FakeLLM  # noqa: E402
 
 CODEBOOK = REPO / "config" / "codebook.yaml"

@@ -15,8 +15,8 @@ import pandas as pd
 import pyarrow.parquet as pq
 from tqdm import tqdm
 
-from imagecoding.clip_model import ModelSpec, load_clip, resolve_device
-from imagecoding.embeddings import EmbeddingStore, embed_batches, embed_into_store, shard_items, shard_table
+from imagecoding.clip.model import ModelSpec, load_clip, resolve_device
+from imagecoding.clip.embeddings import EmbeddingStore, embed_batches, embed_into_store, shard_items, shard_table
 
 config = snakemake.config
 params = snakemake.params

@@ -13,10 +13,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from imagecoding.clip_model import ModelSpec, load_clip, resolve_device
-from imagecoding.embeddings import embedding_matrix, encode_phrases
+from imagecoding.clip.model import ModelSpec, load_clip, resolve_device
+from imagecoding.clip.embeddings import embedding_matrix, encode_phrases
 from imagecoding.schemes import load_scheme
-from imagecoding.scoring import score_table
+from imagecoding.clip.scoring import score_table
 
 params = snakemake.params
 weights = json.load(open(snakemake.input.weights))

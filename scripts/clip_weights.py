@@ -8,8 +8,8 @@ from importlib import metadata
 sys.stderr = open(snakemake.log[0], "w", buffering=1)
 logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(message)s")
 
-from imagecoding.clip_model import ModelSpec, WeightsUnavailable, input_size, load_clip, weights_key
-from imagecoding.embeddings import logit_scale
+from imagecoding.clip.model import ModelSpec, WeightsUnavailable, input_size, load_clip, weights_key
+from imagecoding.clip.embeddings import logit_scale
 from imagecoding.images import file_sha256
 
 settings = snakemake.params.model

@@ -10,7 +10,7 @@ for noisy in ("httpx", "openai"):
 
 from tqdm import tqdm
 
-from imagecoding.frames_run import FrameRun
+from imagecoding.tasks.frames_run import FrameRun
 
 run = FrameRun.from_snakemake(snakemake)
 logging.info("%d images selected; %s mode; concurrency %d", len(run.tasks), run.mode, run.settings.max_concurrency)

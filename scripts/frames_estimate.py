@@ -6,7 +6,7 @@ import sys
 sys.stderr = open(snakemake.log[0], "w", buffering=1)
 logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(message)s")
 
-from imagecoding.frames_run import FrameRun
+from imagecoding.tasks.frames_run import FrameRun
 
 run = FrameRun.from_snakemake(snakemake, need_client=False)
 report = run.estimate()

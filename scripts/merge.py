@@ -8,7 +8,7 @@ logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %
 
 import pandas as pd
 
-from imagecoding.frames import frames_for_merge
+from imagecoding.tasks.frames import frames_for_merge
 from imagecoding.merge import merge_posts, per_file_results
 from imagecoding.posts import read_posts
 

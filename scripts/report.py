@@ -10,8 +10,8 @@ logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %
 import pandas as pd
 
 from imagecoding.provenance import environment, file_record, now, workflow_revision
-from imagecoding.codebook import load_codebook
-from imagecoding.report import FramesResult, ReportSettings, SchemeResult, build_report, failure_table
+from imagecoding.tasks.codebook import load_codebook
+from imagecoding.report.build import FramesResult, ReportSettings, SchemeResult, build_report, failure_table
 from imagecoding.schemes import load_scheme
 
 config = snakemake.config

@@ -246,7 +246,7 @@ def main() -> None:
     import sys
 
     sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parent.parent / "scripts"))
-    from imagecoding.codebook import load_codebook
+    from imagecoding.tasks.codebook import load_codebook
 
     fake = FakeLLM(load_codebook(sys.argv[1]).json_schema(), latency=float(sys.argv[3]) if len(sys.argv) > 3 else 0.0)
     port = int(sys.argv[2]) if len(sys.argv) > 2 else 8765

@@ -7,8 +7,8 @@ import pytest
 import torch
 from PIL import Image
 
-from imagecoding.clip_model import ModelSpec, WeightsUnavailable, input_size, load_clip, weights_key
-from imagecoding.embeddings import (
+from imagecoding.clip.model import ModelSpec, WeightsUnavailable, input_size, load_clip, weights_key
+from imagecoding.clip.embeddings import (
     EmbeddingStore,
     embed_batches,
     encode_phrases,

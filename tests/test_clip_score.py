@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from imagecoding.schemes import SchemeError, load_scheme, scheme_from_mapping
-from imagecoding.scoring import l2_normalise, score_table
+from imagecoding.clip.scoring import l2_normalise, score_table
 
 # Categories A (two phrases), B and C (one each) in three dimensions.
 SCHEME = scheme_from_mapping("kind", {"A": ["a one", "a two"], "B": ["b one"], "C": ["c one"]})

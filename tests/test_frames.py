@@ -12,11 +12,11 @@ from PIL import Image
 from snakemake.utils import validate
 
 from conftest import gps_photos
-from imagecoding.codebook import AnswerNotJSON, CodebookError, codebook_from_mapping, load_codebook, parse_answer
-from imagecoding.frames import frames_for_merge, render_prompt
-from imagecoding.frames_run import FrameRun
+from imagecoding.tasks.codebook import AnswerNotJSON, CodebookError, codebook_from_mapping, load_codebook, parse_answer
+from imagecoding.tasks.frames import frames_for_merge, render_prompt
+from imagecoding.tasks.frames_run import FrameRun
 from imagecoding.images import upload_jpeg
-from imagecoding.llm import LLMConfigError, retry_after_seconds
+from imagecoding.llm.client import LLMConfigError, retry_after_seconds
 from llm_server import FakeLLM, payload_id
 
 REPO = Path(__file__).resolve().parent.parent

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from imagecoding.codebook import load_codebook
+from imagecoding.tasks.codebook import load_codebook
 from imagecoding.images import upload_jpeg
 from llm_server import FakeLLM, payload_id
 from workflow_helpers import REPO, SNAKEMAKE, planned_jobs, prepare_workdir, snakemake, write_config

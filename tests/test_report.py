@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from conftest import gps_photos
-from imagecoding.report import ReportSettings, SchemeResult, build_report, failure_table
+from imagecoding.report.build import ReportSettings, SchemeResult, build_report, failure_table
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .clip_model import ModelSpec
+from .clip.model import ModelSpec
 
 
 class ConfigError(ValueError):
@@ -73,8 +73,8 @@ def frames_problems(config: dict) -> list[str]:
     frames = config.get("frames") or {}
     if not frames.get("enabled"):
         return []
-    from .codebook import CodebookError, load_codebook
-    from .llm import LLMConfigError, LLMSettings, api_key
+    from .tasks.codebook import CodebookError, load_codebook
+    from .llm.client import LLMConfigError, LLMSettings, api_key
 
     problems = []
     try:

@@ -12,10 +12,10 @@ import numpy as np
 import pandas as pd
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from .codebook import Variable
-from .frames import ANSWERED
-from .images import ImageProblem, upload_jpeg
-from .posts import absolute_path
+from ..tasks.codebook import Variable
+from ..tasks.frames import ANSWERED
+from ..images import ImageProblem, upload_jpeg
+from ..posts import absolute_path
 
 TEMPLATES = Path(__file__).parent / "templates"
 

@@ -10,7 +10,7 @@ from urllib.parse import urlparse
 from dataclasses import dataclass
 from pathlib import Path
 
-from .images import file_sha256
+from ..images import file_sha256
 
 HF_HUB_PREFIX = "hf-hub:"
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors", ".ckpt")

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 
-from .schemes import read_yaml
+from ..schemes import read_yaml
 
 TYPES = ("categorical", "boolean", "integer", "string")
 

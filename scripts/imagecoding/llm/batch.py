@@ -11,10 +11,10 @@ import logging
 import time
 from pathlib import Path
 
-from .frames import Budget, FrameRequests, FrameTask, Outcome, cached_outcomes
-from .images import ImageProblem
-from .llm import LLMClient
-from .response_cache import ResponseCache
+from ..tasks.frames import Budget, FrameRequests, FrameTask, Outcome, cached_outcomes
+from ..images import ImageProblem
+from .client import LLMClient
+from .cache import ResponseCache
 
 log = logging.getLogger(__name__)
 

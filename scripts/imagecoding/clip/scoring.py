@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .schemes import Scheme
+from ..schemes import Scheme
 
 AGGREGATES = ("max", "mean", "sum")
 

@@ -14,10 +14,10 @@ import pandas as pd
 from jinja2 import Environment, StrictUndefined
 
 from .codebook import AnswerNotJSON, Codebook, parse_answer
-from .images import ImageProblem, file_sha256, upload_jpeg
-from .llm import LLMClient, LLMConfigError, LLMSettings, image_part, request_body, request_digest, request_key
-from .posts import absolute_path
-from .response_cache import ResponseCache
+from ..images import ImageProblem, file_sha256, upload_jpeg
+from ..llm.client import LLMClient, LLMConfigError, LLMSettings, image_part, request_body, request_digest, request_key
+from ..posts import absolute_path
+from ..llm.cache import ResponseCache
 
 log = logging.getLogger(__name__)
 

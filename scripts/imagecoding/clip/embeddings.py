@@ -17,7 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .images import DEFAULT_MAX_PIXELS, ImageProblem, load_rgb
+from ..images import DEFAULT_MAX_PIXELS, ImageProblem, load_rgb
 
 
 def embedding_array(matrix: np.ndarray) -> pa.FixedSizeListArray:
@@ -199,7 +199,7 @@ def shard_of(image_id: str, shards: int) -> int:
 
 def shard_items(manifest, root: str | Path, shard: int, shards: int) -> list[tuple[str, str]]:
     """(image_id, absolute path) for each distinct decodable image of one shard."""
-    from .posts import absolute_path
+    from ..posts import absolute_path
 
     usable = manifest[manifest["status"] == "ok"].drop_duplicates("image_id")
     return [

@@ -22,10 +22,10 @@ from .frames import (
     run_sync,
     select_images,
 )
-from .llm import LLMClient, LLMSettings
-from .merge import merge_posts
-from .posts import read_posts
-from .response_cache import ResponseCache
+from ..llm.client import LLMClient, LLMSettings
+from ..merge import merge_posts
+from ..posts import read_posts
+from ..llm.cache import ResponseCache
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +98,7 @@ class FrameRun:
     def execute(self, progress=None) -> pd.DataFrame:
         budget = self.budget()
         if self.mode == "batch":
-            from .frames_batch import run_batch
+            from ..llm.batch import run_batch
 
             outcomes = run_batch(
                 self.tasks, self.requests, self.client, self.cache, budget, self.work_dir,

@@ -1,0 +1,1 @@
+"""CLIP: loading open_clip models, embedding images into the store, and zero-shot scoring."""

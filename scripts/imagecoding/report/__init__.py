@@ -1,0 +1,1 @@
+"""The one report renderer and its templates."""
