@@ -25,7 +25,7 @@ from PIL import Image  # noqa: E402
 from snakemake.utils import validate  # noqa: E402
 
 from imagecoding.tasks.codebook import load_codebook  # noqa: E402
-from imagecoding.tasks.frames_run import FrameRun  # noqa: E402
+from imagecoding.tasks.frames import frames_run  # noqa: E402
 from llm_server import FakeLLM  # noqa: E402
 
 CODEBOOK = REPO / "config" / "codebook.yaml"
@@ -61,7 +61,7 @@ def config_for(root: Path, fake: FakeLLM, cache: Path, concurrency: int) -> dict
 def timed(config: dict, manifest: pd.DataFrame, fake: FakeLLM) -> tuple[float, int, int]:
     before = len(fake.log)
     started = time.perf_counter()
-    table = FrameRun.from_config(config, manifest).execute()
+    table = frames_run(config, manifest).execute()
     elapsed = time.perf_counter() - started
     return elapsed, len(fake.log) - before, int((table["status"] == "ok").sum())
 

@@ -10,10 +10,11 @@ for noisy in ("httpx", "openai"):
 
 from tqdm import tqdm
 
-from imagecoding.tasks.frames_run import FrameRun
+from imagecoding.tasks.frames import frames_run
+from imagecoding.tasks.run import rule_inputs
 
-run = FrameRun.from_snakemake(snakemake)
-logging.info("%d images selected; %s mode; concurrency %d", len(run.tasks), run.mode, run.settings.max_concurrency)
-with tqdm(total=len(run.tasks), desc="frames", unit="img", file=sys.stderr, mininterval=5) as bar:
+run = frames_run(*rule_inputs(snakemake))
+logging.info("%d images selected; %s mode; concurrency %d", len(run.requests), run.engine.mode, run.engine.settings.max_concurrency)
+with tqdm(total=len(run.requests), desc="frames", unit="img", file=sys.stderr, mininterval=5) as bar:
     table = run.execute(progress=bar)
 run.write(table, snakemake.output.frames, snakemake.output.ledger)

@@ -12,9 +12,10 @@ from PIL import Image
 from snakemake.utils import validate
 
 from conftest import gps_photos
-from imagecoding.tasks.codebook import AnswerNotJSON, CodebookError, codebook_from_mapping, load_codebook, parse_answer
-from imagecoding.tasks.frames import frames_for_merge, render_prompt
-from imagecoding.tasks.frames_run import FrameRun
+from imagecoding.llm.parsing import AnswerNotJSON, parse_answer
+from imagecoding.tasks.codebook import CodebookError, codebook_from_mapping, load_codebook
+from imagecoding.tasks.frames import frames_for_merge, frames_run
+from imagecoding.tasks.prompts import render_prompt
 from imagecoding.images import upload_jpeg
 from imagecoding.llm.client import LLMConfigError, retry_after_seconds
 from llm_server import FakeLLM, payload_id
@@ -67,7 +68,7 @@ def payload_of(root, name, side=512):
 
 
 def run(config, manifest, posts=None):
-    frame_run = FrameRun.from_config(config, manifest, posts)
+    frame_run = frames_run(config, manifest, posts)
     return frame_run, frame_run.execute()
 
 
@@ -84,7 +85,7 @@ def test_the_bundled_codebook_gives_a_strict_schema_and_columns():
 
 def test_the_prompt_lists_every_variable_and_forbids_identification():
     codebook = load_codebook(CODEBOOK)
-    prompt = render_prompt(PROMPT, codebook)
+    prompt = render_prompt(PROMPT, codebook=codebook)
     assert "Do not identify any person" in prompt
     for variable in codebook.variables:
         assert f"{variable.group}.{variable.name}" in prompt
@@ -221,7 +222,7 @@ def test_the_api_key_is_never_written(tmp_path, images, fake, monkeypatch):
     root, manifest = images
     frame_run, table = run(make_config(tmp_path, root, fake), manifest)
     frame_run.write(table, tmp_path / "frames.parquet", tmp_path / "cost.csv")
-    frame_run.cache.close()
+    frame_run.engine.cache.close()
     for path in tmp_path.rglob("*"):
         if path.is_file():
             assert SECRET.encode() not in path.read_bytes(), path
@@ -271,13 +272,14 @@ def test_a_restarted_batch_run_polls_instead_of_resubmitting(tmp_path, images, f
     monkeypatch.setenv("TEST_LLM_KEY", SECRET)
     root, manifest = images
     config = make_config(tmp_path, root, fake, mode="batch")
-    frame_run = FrameRun.from_config(config, manifest)
+    frame_run = frames_run(config, manifest)
     # a batch submitted by a run that was then killed: recorded in the cache, never collected
-    lines = [json.dumps({"custom_id": t.key, "method": "POST", "url": "/v1/chat/completions",
-                         "body": frame_run.requests.body(t)}) for t in frame_run.tasks]
-    uploaded = frame_run.client.client.files.create(file=("b.jsonl", ("\n".join(lines) + "\n").encode()), purpose="batch")
-    batch = frame_run.client.client.batches.create(input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h")
-    frame_run.cache.add_batch(batch.id, uploaded.id, [t.key for t in frame_run.tasks])
+    lines = [json.dumps({"custom_id": r.key, "method": "POST", "url": "/v1/chat/completions",
+                         "body": frame_run.task.body(r)}) for r in frame_run.requests]
+    client = frame_run.engine.client.client
+    uploaded = client.files.create(file=("b.jsonl", ("\n".join(lines) + "\n").encode()), purpose="batch")
+    batch = client.batches.create(input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h")
+    frame_run.engine.cache.add_batch(batch.id, uploaded.id, [r.key for r in frame_run.requests])
     table = frame_run.execute()
     assert len(fake.batches) == 1 and (table["status"] == "ok").all()
 
@@ -289,23 +291,23 @@ def test_sampling_and_filters_choose_the_images(tmp_path, images, fake, monkeypa
     config = make_config(tmp_path, root, fake)
     config["posts"].update(path="posts.csv", image_column="image", id_column="post_id")
     config["frames"]["filters"] = {"account": "a"}
-    frame_run = FrameRun.from_config(config, manifest, posts)
-    assert sorted(t.path.rsplit("/", 1)[1] for t in frame_run.tasks) == [f"img{i}.jpg" for i in (0, 2, 4, 6, 8)]
+    frame_run = frames_run(config, manifest, posts)
+    assert sorted(r.source.rsplit("/", 1)[1] for r in frame_run.requests) == [f"img{i}.jpg" for i in (0, 2, 4, 6, 8)]
     config["frames"]["filters"] = {}
     config["frames"]["sample"] = 3
-    assert len(FrameRun.from_config(config, manifest, posts).tasks) == 3
+    assert len(frames_run(config, manifest, posts).requests) == 3
 
 
 def test_the_estimate_counts_the_cache(tmp_path, images, fake, monkeypatch):
     monkeypatch.setenv("TEST_LLM_KEY", SECRET)
     root, manifest = images
     config = make_config(tmp_path, root, fake)
-    text = FrameRun.from_config(config, manifest, need_client=False).estimate()
+    text = frames_run(config, manifest, need_client=False).estimate()
     assert "requests to make       10" in text and "rough" in text
     config["frames"]["sample"] = 4
     run(config, manifest)
     config["frames"]["sample"] = None
-    text = FrameRun.from_config(config, manifest, need_client=False).estimate()
+    text = frames_run(config, manifest, need_client=False).estimate()
     assert "answers in the cache   4" in text and "requests to make       6" in text
     assert len(fake.log) == 4  # estimating sends nothing
 
@@ -327,11 +329,11 @@ def test_few_shot_examples_travel_at_low_detail_and_shape_the_cache_key(tmp_path
     codebook_path = tmp_path / "codebook.yaml"
     codebook_path.write_text(yaml.safe_dump(mapping, sort_keys=False))
     config = make_config(tmp_path, root, fake)
-    plain_keys = {t.key for t in FrameRun.from_config(config, manifest, need_client=False).tasks}
+    plain_keys = {t.key for t in frames_run(config, manifest, need_client=False).requests}
     config["frames"]["codebook"] = str(codebook_path)
     frame_run, table = run(config, manifest)
-    assert not {t.key for t in frame_run.tasks} & plain_keys  # examples are part of the request
-    body = frame_run.requests.body(frame_run.tasks[0])
+    assert not {t.key for t in frame_run.requests} & plain_keys  # examples are part of the request
+    body = frame_run.task.body(frame_run.requests[0])
     images_sent = [p for p in body["messages"][0]["content"] if p["type"] == "image_url"]
     assert len(images_sent) == 2 and images_sent[0]["image_url"]["detail"] == "low"
     assert any("RolledUpSleeves = true" in p.get("text", "") for p in body["messages"][0]["content"])
@@ -347,11 +349,11 @@ def test_endpoints_without_structured_outputs_get_parsed_text(tmp_path, images, 
             server.plan(payload_of(root, name), "fenced")
         config = make_config(tmp_path, root, server, structured_output="text")
         frame_run, table = run(config, manifest)
-        assert "response_format" not in frame_run.requests.body(frame_run.tasks[0])
+        assert "response_format" not in frame_run.task.body(frame_run.requests[0])
         assert (table["status"] == "ok").all()
         config["llm"]["structured_output"] = "json_object"
-        frame_run = FrameRun.from_config(config, manifest)
-        assert frame_run.requests.body(frame_run.tasks[0])["response_format"] == {"type": "json_object"}
+        frame_run = frames_run(config, manifest)
+        assert frame_run.task.body(frame_run.requests[0])["response_format"] == {"type": "json_object"}
     finally:
         server.stop()
 
@@ -360,6 +362,6 @@ def test_the_token_limit_parameter_follows_the_config(tmp_path, images, fake, mo
     monkeypatch.setenv("TEST_LLM_KEY", SECRET)
     root, manifest = images
     config = make_config(tmp_path, root, fake, token_limit_parameter="max_completion_tokens", max_tokens=300)
-    frame_run = FrameRun.from_config(config, manifest, need_client=False)
-    body = frame_run.requests.body(frame_run.tasks[0])
+    frame_run = frames_run(config, manifest, need_client=False)
+    body = frame_run.task.body(frame_run.requests[0])
     assert body["max_completion_tokens"] == 300 and "max_tokens" not in body

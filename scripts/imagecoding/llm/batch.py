@@ -9,12 +9,12 @@ from __future__ import annotations
 import json
 import logging
 import time
-from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ..tasks.frames import Budget, FrameRequests, FrameTask, Outcome, cached_outcomes
-from ..images import ImageProblem
-from .client import LLMClient
-from .cache import ResponseCache
+from .engine import Budget, InputUnavailable, Outcome, Request, Task
+
+if TYPE_CHECKING:
+    from .engine import Engine
 
 log = logging.getLogger(__name__)
 
@@ -38,89 +38,84 @@ def batch_files(lines: list[str], max_lines: int = MAX_LINES, max_bytes: int = M
     return files
 
 
-def _collect(client: LLMClient, batch, cache: ResponseCache, tasks: dict[str, FrameTask], outcomes: dict) -> None:
-    settings = client.settings
+def _collect(engine: "Engine", task: Task, batch, requests: dict[str, Request], outcomes: dict) -> None:
+    settings = engine.settings
     for file_id in (batch.output_file_id, batch.error_file_id):
         if not file_id:
             continue
-        for line in client.client.files.content(file_id).text.splitlines():
+        for line in engine.client.client.files.content(file_id).text.splitlines():
             if not line.strip():
                 continue
             record = json.loads(line)
             key = record["custom_id"]
-            task = tasks.get(key)
+            request = requests.get(key)
             response = record.get("response") or {}
             if response.get("status_code") == 200:
                 body = response["body"]
                 usage = body.get("usage") or {}
                 prompt, completion = int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
                 cost = settings.price.cost(prompt, completion, batch=True)
-                cache.put(key, settings.model, task.image_id if task else None, "batch", body, prompt, completion, cost)
+                image_id = request.image_id if request else None
+                engine.cache.put(key, settings.model, task.name, image_id, "batch", body, prompt, completion, cost)
                 outcomes[key] = Outcome(body, prompt, completion, cost)
             else:
                 detail = record.get("error") or (response.get("body") or {}).get("error") or response
                 outcomes[key] = Outcome(status="error", error=f"batch request failed: {detail}")
 
 
-def run_batch(
-    tasks: list[FrameTask],
-    requests: FrameRequests,
-    client: LLMClient,
-    cache: ResponseCache,
-    budget: Budget,
-    work_dir: str | Path,
-    poll_seconds: float = 60.0,
-    completion_window: str = "24h",
-    max_lines: int = MAX_LINES,
-    max_bytes: int = MAX_BYTES,
-) -> dict[str, Outcome]:
-    outcomes = cached_outcomes(tasks, cache)
-    todo = {t.key: t for t in tasks if t.key not in outcomes}
-    waiting = [(batch_id, keys) for batch_id, keys in cache.open_batches() if set(keys) & set(todo)]
+def run_batch(engine: "Engine", task: Task, requests: list[Request], budget: Budget) -> dict[str, Outcome]:
+    """Submit what the cache lacks (resuming batches already submitted), poll, and collect into the cache."""
+    client = engine.client.client
+    max_lines = engine.batch.get("max_lines", MAX_LINES)
+    poll_seconds = engine.batch.get("poll_seconds", 60)
+    outcomes = engine.cached(requests)
+    todo = {r.key: r for r in requests if r.key not in outcomes}
+    waiting = [(batch_id, keys) for batch_id, keys in engine.cache.open_batches() if set(keys) & set(todo)]
     covered = {key for _, keys in waiting for key in keys}
     if waiting:
         log.info("resuming %d submitted batch(es) covering %d requests", len(waiting), len(covered))
 
     lines, chosen = [], []
-    for key, task in todo.items():
+    for key, request in todo.items():
         if key in covered:
             continue
         if not budget.reserve():
-            outcomes[key] = Outcome(status="skipped_budget", error=f"not submitted: llm.max_cost_usd ({budget.limit} USD) would be exceeded")
+            outcomes[key] = budget.skipped("submitted")
             continue
         try:
-            body = requests.body(task)
-        except ImageProblem as problem:
-            outcomes[key] = Outcome(status="image_failed", error=f"{problem.status}: {problem.detail}")
+            body = task.body(request)
+        except InputUnavailable as problem:
+            outcomes[key] = Outcome(status=problem.status, error=problem.detail)
             budget.settle(0.0)
             continue
         lines.append(json.dumps({"custom_id": key, "method": "POST", "url": "/v1/chat/completions", "body": body}))
         chosen.append(key)
 
-    work_dir = Path(work_dir)
-    work_dir.mkdir(parents=True, exist_ok=True)
-    for number, file_lines in enumerate(batch_files(lines, max_lines, max_bytes)):
-        path = work_dir / f"batch-{time.strftime('%Y%m%dT%H%M%S')}-{number}.jsonl"
+    engine.work_dir.mkdir(parents=True, exist_ok=True)
+    for number, file_lines in enumerate(batch_files(lines, max_lines)):
+        path = engine.work_dir / f"{task.name}-{time.strftime('%Y%m%dT%H%M%S')}-{number}.jsonl"
         path.write_text("\n".join(file_lines) + "\n")
         with open(path, "rb") as handle:
-            uploaded = client.client.files.create(file=(path.name, handle), purpose="batch")
-        batch = client.client.batches.create(
-            input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window=completion_window
+            uploaded = client.files.create(file=(path.name, handle), purpose="batch")
+        batch = client.batches.create(
+            input_file_id=uploaded.id,
+            endpoint="/v1/chat/completions",
+            completion_window=engine.batch.get("completion_window", "24h"),
         )
         keys = [json.loads(line)["custom_id"] for line in file_lines]
-        cache.add_batch(batch.id, uploaded.id, keys)
+        engine.cache.add_batch(batch.id, uploaded.id, keys)
         waiting.append((batch.id, keys))
         log.info("submitted batch %s with %d requests (%s)", batch.id, len(keys), path.name)
 
     while waiting:
         for batch_id, keys in list(waiting):
-            batch = client.client.batches.retrieve(batch_id)
+            batch = client.batches.retrieve(batch_id)
             if batch.status not in FINAL:
                 continue
-            _collect(client, batch, cache, todo, outcomes)
+            _collect(engine, task, batch, todo, outcomes)
             for key in keys:
                 outcomes.setdefault(key, Outcome(status="error", error=f"batch {batch_id} ended '{batch.status}' without an answer"))
-            cache.close_batch(batch_id, batch.status)
+            engine.cache.close_batch(batch_id, batch.status)
             waiting.remove((batch_id, keys))
             log.info("batch %s %s", batch_id, batch.status)
         if waiting:

@@ -1,4 +1,4 @@
-"""The one LLM response cache: SQLite, keyed by a hash of the whole request, committed answer by answer.
+"""The one LLM answer cache: SQLite, keyed by a hash of the whole request, committed answer by answer.
 
 WAL mode lets parallel Snakemake jobs read while one writes; every answer is its own transaction,
 so a killed run loses no answer that was paid for. Failed calls are never stored.
@@ -16,6 +16,7 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS responses (
     key TEXT PRIMARY KEY,
     model TEXT NOT NULL,
+    task TEXT,
     image_id TEXT,
     mode TEXT NOT NULL,
     response TEXT NOT NULL,
@@ -47,6 +48,9 @@ class ResponseCache:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA busy_timeout=120000")
         self._db.executescript(SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(responses)")}
+        if "task" not in columns:  # caches written before answers were filed per task
+            self._db.execute("ALTER TABLE responses ADD COLUMN task TEXT")
 
     def close(self) -> None:
         self._db.close()
@@ -79,6 +83,7 @@ class ResponseCache:
         self,
         key: str,
         model: str,
+        task: str,
         image_id: str | None,
         mode: str,
         response: dict,
@@ -89,19 +94,21 @@ class ResponseCache:
         """Store an answer at once (its own committed transaction); the first answer for a key wins."""
         with self._lock:
             self._db.execute(
-                "INSERT OR IGNORE INTO responses VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (key, model, image_id, mode, json.dumps(response), prompt_tokens, completion_tokens, cost_usd, _now()),
+                "INSERT OR IGNORE INTO responses (key, model, task, image_id, mode, response, prompt_tokens, "
+                "completion_tokens, cost_usd, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (key, model, task, image_id, mode, json.dumps(response), prompt_tokens, completion_tokens, cost_usd, _now()),
             )
 
     def count(self) -> int:
         with self._lock:
             return self._db.execute("SELECT COUNT(*) FROM responses").fetchone()[0]
 
-    def token_means(self, model: str) -> tuple[float, float] | None:
-        """Mean prompt and completion tokens of cached answers of a model: the best cost estimate there is."""
+    def token_means(self, model: str, task: str) -> tuple[float, float] | None:
+        """Mean prompt and completion tokens of a task's cached answers from a model: the best cost estimate there is."""
         with self._lock:
             row = self._db.execute(
-                "SELECT AVG(prompt_tokens), AVG(completion_tokens), COUNT(*) FROM responses WHERE model = ?", (model,)
+                "SELECT AVG(prompt_tokens), AVG(completion_tokens), COUNT(*) FROM responses WHERE model = ? AND task = ?",
+                (model, task),
             ).fetchone()
         return (row[0], row[1]) if row[2] else None
 

@@ -1,7 +1,7 @@
 """The one LLM client: any OpenAI-compatible endpoint, retries with backoff, request hashing and prices.
 
-Every step that asks an LLM (frame coding now, the ensemble later) goes through `LLMClient`, the
-`ResponseCache` and `request_key`, so caching, retries and cost work the same everywhere.
+Every step that asks an LLM goes through `LLMClient`, the `ResponseCache` and `request_key` (by way of
+the engine), so caching, retries and cost work the same everywhere.
 """
 
 from __future__ import annotations
@@ -15,8 +15,13 @@ import os
 import random
 import time
 from dataclasses import dataclass
+from pathlib import Path
+
+from ..images import DEFAULT_MAX_PIXELS, upload_jpeg
 
 log = logging.getLogger(__name__)
+
+DETAIL_SIDES = {"low": 512, "high": 1024, "auto": 1024}
 
 class LLMConfigError(RuntimeError):
     """A mistake that makes every request fail (key, model, endpoint): the run stops with the fix."""
@@ -98,6 +103,23 @@ def request_key(shared_digest: str, image_id: str) -> str:
 def image_part(jpeg: bytes, detail: str) -> dict:
     encoded = base64.b64encode(jpeg).decode("ascii")
     return {"type": "image_url", "image_url": {"url": f"data:image/jpeg;base64,{encoded}", "detail": detail}}
+
+
+@dataclass(frozen=True)
+class UploadSettings:
+    """How images travel to a multimodal endpoint: the detail asked for and the longest side sent."""
+
+    detail: str = "low"
+    max_side: int | None = None
+    max_pixels: int = DEFAULT_MAX_PIXELS
+
+    @property
+    def side(self) -> int:
+        return self.max_side or DETAIL_SIDES[self.detail]
+
+    def part(self, path: str | Path) -> dict:
+        """The image as a message part: resized, re-encoded without EXIF (raises ImageProblem)."""
+        return image_part(upload_jpeg(path, self.side, self.max_pixels), self.detail)
 
 
 def response_format(settings: LLMSettings, schema: dict, name: str) -> dict | None:

@@ -13,7 +13,7 @@ import pandas as pd
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from ..tasks.codebook import Variable
-from ..tasks.frames import ANSWERED
+from ..llm.engine import ANSWERED
 from ..images import ImageProblem, upload_jpeg
 from ..posts import absolute_path
 

@@ -1,12 +1,10 @@
-"""Codebooks for LLM coding: variables grouped as the researcher likes, their JSON schema, and answer checks."""
+"""Codebooks for LLM tasks: variables grouped as the researcher likes, their JSON schema, and answer checks."""
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-
 
 from ..schemes import read_yaml
 
@@ -15,10 +13,6 @@ TYPES = ("categorical", "boolean", "integer", "string")
 
 class CodebookError(ValueError):
     """A codebook that cannot be used; the message names the file, the variable and the fix."""
-
-
-class AnswerNotJSON(ValueError):
-    """The model's text holds no JSON object."""
 
 
 @dataclass(frozen=True)
@@ -98,6 +92,12 @@ class Codebook:
     @property
     def columns(self) -> list[str]:
         return [variable.column for variable in self.variables]
+
+    @property
+    def dtypes(self) -> dict[str, str]:
+        """Nullable pandas types, so an invalid (missing) value does not turn integers into floats."""
+        kinds = {"integer": "Int64", "boolean": "boolean"}
+        return {v.column: kinds[v.type] for v in self.variables if v.type in kinds}
 
     def json_schema(self) -> dict:
         """The answer's schema: an object per group with every variable required, nothing else allowed."""
@@ -202,23 +202,3 @@ def codebook_from_mapping(mapping: dict, source: str = "<codebook>") -> Codebook
 
 def load_codebook(path: str | Path) -> Codebook:
     return codebook_from_mapping(read_yaml(path, "frames.codebook", CodebookError), str(path))
-
-
-FENCED = re.compile(r"```(?:json)?\s*(\{.*?\})\s*```", re.DOTALL)
-
-
-def parse_answer(text: str):
-    """The JSON object in a model's text: plain, fenced in ```json, or the outermost braces."""
-    if text is None:
-        raise AnswerNotJSON("the answer is empty")
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        pass
-    for candidate in [m.group(1) for m in FENCED.finditer(text)] + [text[text.find("{") : text.rfind("}") + 1]]:
-        if candidate:
-            try:
-                return json.loads(candidate)
-            except json.JSONDecodeError:
-                continue
-    raise AnswerNotJSON(f"no JSON object in the answer: {text[:200]!r}")

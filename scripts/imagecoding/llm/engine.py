@@ -1,0 +1,313 @@
+"""The task-neutral LLM engine: cached, budgeted, retried answers to any task's requests, sync or batch.
+
+A task (see tasks/) supplies each request's body, the check of an answer and a rough token count; the
+engine knows no codebook, scheme or prompt. Every answer goes through one cache keyed by the whole
+request, so no step pays twice for the same question.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import pandas as pd
+
+from .cache import ResponseCache
+from .client import LLMClient, LLMConfigError, LLMSettings
+from .parsing import AnswerNotJSON, parse_answer
+
+log = logging.getLogger(__name__)
+
+# Statuses of rows that hold a model's answer (paid for), usable or not.
+ANSWERED = ("ok", "invalid", "unparseable", "refused")
+ANSWER_COLUMNS = ["status", "error", "raw", "model", "prompt_tokens", "completion_tokens", "cost_usd", "cached", "request_key"]
+
+
+class InputUnavailable(Exception):
+    """A request that cannot be built (its image does not load, say): the row's status, not the run's end."""
+
+    def __init__(self, status: str, detail: str):
+        super().__init__(f"{status}: {detail}")
+        self.status = status
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class Request:
+    """One question of a task about one image: its cache key and what the task builds the body from."""
+
+    key: str
+    image_id: str
+    source: Any
+
+
+class Task(Protocol):
+    """What a task gives the engine. `name` tells tasks apart in the cache, the ledger and the logs."""
+
+    name: str
+    columns: list[str]  # the checked values of an answer, in table order
+    dtypes: dict[str, str]  # pandas dtypes of those columns where object would lose meaning
+
+    def body(self, request: Request) -> dict: ...  # may raise InputUnavailable
+
+    def check(self, answer: object) -> tuple[dict, list[str]]: ...  # values (None where invalid), problems
+
+    def estimated_tokens(self) -> tuple[float, float]: ...  # prompt, completion: when the cache has no averages
+
+
+@dataclass
+class Outcome:
+    """What happened to one request: an answer (new or cached) or the error that kept it from one."""
+
+    response: dict | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+    cached: bool = False
+    error: str | None = None
+    status: str | None = None  # set only when no answer came: error, skipped_budget, or the input's problem
+
+
+class Budget:
+    """Stops new requests before the run's spending could pass `limit`, counting requests in flight."""
+
+    def __init__(self, limit: float | None, worst_case: float):
+        self.limit = limit
+        self.worst_case = worst_case
+        self.spent = 0.0
+        self.reserved = 0.0
+        self._lock = threading.Lock()
+
+    def reserve(self) -> bool:
+        with self._lock:
+            if self.limit is not None and self.spent + self.reserved + self.worst_case > self.limit:
+                return False
+            self.reserved += self.worst_case
+            return True
+
+    def settle(self, cost: float) -> None:
+        with self._lock:
+            self.reserved -= self.worst_case
+            self.spent += cost
+
+    def skipped(self, verb: str = "requested") -> Outcome:
+        return Outcome(status="skipped_budget", error=f"not {verb}: llm.max_cost_usd ({self.limit} USD) would be exceeded")
+
+
+@dataclass
+class Estimate:
+    task: str
+    images: int
+    cached: int
+    to_request: int
+    prompt_tokens: float
+    completion_tokens: float
+    cost_usd: float
+    batch: bool = False
+    notes: list[str] = field(default_factory=list)
+
+    def text(self, settings: LLMSettings, limit: float | None) -> str:
+        lines = [
+            f"{self.task} with {settings.model} ({'batch' if self.batch else 'sync'} mode)",
+            f"  images selected        {self.images}",
+            f"  answers in the cache   {self.cached}",
+            f"  requests to make       {self.to_request}",
+            f"  prompt tokens          {self.prompt_tokens:,.0f}",
+            f"  completion tokens      {self.completion_tokens:,.0f}",
+            f"  expected cost          ${self.cost_usd:,.4f}",
+            f"  budget (llm.max_cost_usd) {'none' if limit is None else f'${limit:,.2f}'}",
+        ]
+        return "\n".join(lines + [f"  note: {n}" for n in self.notes])
+
+
+class Engine:
+    """Answers requests through the cache, the budget and the client; one per LLM rule."""
+
+    def __init__(
+        self,
+        settings: LLMSettings,
+        cache: ResponseCache,
+        client: LLMClient | None = None,
+        mode: str = "sync",
+        max_cost_usd: float | None = None,
+        batch: dict | None = None,
+        work_dir: str | Path = "batches",
+    ):
+        self.settings = settings
+        self.cache = cache
+        self.client = client
+        self.mode = mode
+        self.max_cost_usd = max_cost_usd
+        self.batch = batch or {}
+        self.work_dir = Path(work_dir)
+
+    @classmethod
+    def from_config(cls, llm: dict, need_client: bool = True, client=None) -> "Engine":
+        """The engine of a validated `llm:` block; `need_client=False` for estimates that send nothing."""
+        settings = LLMSettings.from_config(llm)
+        return cls(
+            settings,
+            ResponseCache(llm["cache"]),
+            LLMClient(settings, client) if need_client else None,
+            mode=llm["mode"],
+            max_cost_usd=llm.get("max_cost_usd"),
+            batch=llm.get("batch"),
+            work_dir=Path(llm["cache"]).parent / "batches",
+        )
+
+    def tokens_per_request(self, task: Task) -> tuple[float, float]:
+        """Prompt and completion tokens per request: the cache's means for this model and task, else the task's guess."""
+        return self.cache.token_means(self.settings.model, task.name) or task.estimated_tokens()
+
+    def budget(self, task: Task) -> Budget:
+        prompt, _ = self.tokens_per_request(task)
+        # Worst case per request: twice the prompt estimate and the full completion allowance.
+        worst = self.settings.price.cost(2 * prompt + 100, self.settings.max_tokens, batch=self.mode == "batch")
+        return Budget(self.max_cost_usd, worst)
+
+    def cached(self, requests: list[Request]) -> dict[str, Outcome]:
+        found = self.cache.get_many([r.key for r in requests])
+        return {
+            key: Outcome(e["response"], e["prompt_tokens"], e["completion_tokens"], e["cost_usd"], cached=True)
+            for key, e in found.items()
+        }
+
+    def answer(self, task: Task, requests: list[Request], progress=None) -> dict[str, Outcome]:
+        """An outcome for every request: from the cache, or asked now within the budget."""
+        budget = self.budget(task)
+        if self.mode == "batch":
+            from .batch import run_batch
+
+            outcomes = run_batch(self, task, requests, budget)
+            if progress:
+                progress.update(len(requests))
+            return outcomes
+        return self._answer_sync(task, requests, budget, progress)
+
+    def _ask(self, task: Task, request: Request) -> Outcome:
+        try:
+            body = task.body(request)
+        except InputUnavailable as problem:
+            return Outcome(status=problem.status, error=problem.detail)
+        response = self.client.complete(body)
+        usage = response.get("usage") or {}
+        prompt_tokens = int(usage.get("prompt_tokens") or 0)
+        completion_tokens = int(usage.get("completion_tokens") or 0)
+        cost = self.settings.price.cost(prompt_tokens, completion_tokens)
+        self.cache.put(
+            request.key, self.settings.model, task.name, request.image_id, "sync", response,
+            prompt_tokens, completion_tokens, cost,
+        )
+        return Outcome(response, prompt_tokens, completion_tokens, cost)
+
+    def _answer_sync(self, task: Task, requests: list[Request], budget: Budget, progress=None) -> dict[str, Outcome]:
+        """Ask every request the cache cannot answer, with at most `max_concurrency` in flight."""
+        outcomes = self.cached(requests)
+        todo = [r for r in requests if r.key not in outcomes]
+        if progress:
+            progress.update(len(requests) - len(todo))
+        concurrency = self.settings.max_concurrency
+        fatal: LLMConfigError | None = None
+        pending: dict[Future, Request] = {}
+        queue = iter(todo)
+        with ThreadPoolExecutor(max_workers=concurrency) as pool:
+            while True:
+                while fatal is None and len(pending) < concurrency:
+                    request = next(queue, None)
+                    if request is None:
+                        break
+                    if request.key in outcomes:
+                        continue  # the same request twice in this run: asked once
+                    if not budget.reserve():
+                        outcomes[request.key] = budget.skipped()
+                        continue
+                    pending[pool.submit(self._ask, task, request)] = request
+                if not pending:
+                    break
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    request = pending.pop(future)
+                    try:
+                        outcome = future.result()
+                    except LLMConfigError as exc:
+                        fatal = fatal or exc
+                        outcome = Outcome(status="error", error=str(exc))
+                    except Exception as exc:  # retries exhausted or a non-retryable answer: this row's error
+                        outcome = Outcome(status="error", error=f"{type(exc).__name__}: {exc}")
+                    budget.settle(outcome.cost_usd)
+                    outcomes[request.key] = outcome
+                    if progress:
+                        progress.update(1)
+                        progress.set_postfix(cost=f"${budget.spent:.4f}", refresh=False)
+        if fatal is not None:
+            raise fatal
+        for request in todo:
+            outcomes.setdefault(request.key, Outcome(status="skipped_budget", error="not requested: budget reached"))
+        return outcomes
+
+    def estimate(self, task: Task, requests: list[Request]) -> Estimate:
+        """What answering would request and cost, counting what the cache already holds; sends nothing."""
+        cached = len(self.cache.get_many([r.key for r in requests]))
+        to_request = len(requests) - cached
+        prompt, completion = self.tokens_per_request(task)
+        notes = []
+        if self.cache.token_means(self.settings.model, task.name) is None:
+            notes.append("token counts are rough (characters / 4); they become exact averages once answers are cached")
+        batch = self.mode == "batch"
+        cost = to_request * self.settings.price.cost(prompt, completion, batch)
+        return Estimate(task.name, len(requests), cached, to_request, prompt * to_request, completion * to_request, cost, batch, notes)
+
+
+def _message(response: dict) -> tuple[str | None, str | None, str | None]:
+    choice = (response.get("choices") or [{}])[0]
+    message = choice.get("message") or {}
+    return message.get("content"), message.get("refusal"), choice.get("finish_reason")
+
+
+def answer_row(task: Task, request: Request, outcome: Outcome, model: str) -> dict:
+    """One row of a task's table: the checked values, or the reason there are none; the raw text kept."""
+    row = {"image_id": request.image_id, **{c: None for c in task.columns}}
+    raw = None
+    if outcome.response is None:
+        status, error = outcome.status or "error", outcome.error
+    else:
+        raw, refusal, finish = _message(outcome.response)
+        if refusal or finish == "content_filter":
+            status, error = "refused", refusal or "the endpoint's content filter stopped the answer"
+        else:
+            try:
+                values, problems = task.check(parse_answer(raw))
+                row.update(values)
+                status, error = ("invalid", "; ".join(problems)) if problems else ("ok", None)
+            except AnswerNotJSON as exc:
+                status, error = "unparseable", str(exc) + (" (cut off at llm.max_tokens)" if finish == "length" else "")
+    row.update(
+        status=status,
+        error=error,
+        raw=raw,
+        model=model,
+        prompt_tokens=outcome.prompt_tokens,
+        completion_tokens=outcome.completion_tokens,
+        cost_usd=outcome.cost_usd,
+        cached=outcome.cached,
+        request_key=request.key,
+    )
+    return row
+
+
+def answers_table(task: Task, requests: list[Request], outcomes: dict[str, Outcome], model: str) -> pd.DataFrame:
+    rows = [answer_row(task, request, outcomes[request.key], model) for request in requests]
+    table = pd.DataFrame(rows, columns=["image_id", *task.columns, *ANSWER_COLUMNS])
+    table = table.astype({column: dtype for column, dtype in task.dtypes.items() if column in table.columns})
+    return table.astype({"prompt_tokens": "Int64", "completion_tokens": "Int64", "cost_usd": "float64", "cached": "bool"})
+
+
+def cost_ledger(table: pd.DataFrame, task_name: str) -> pd.DataFrame:
+    """Every answer a task's table uses, with what it cost when it was paid for and whether it came from the cache."""
+    paid = table[table["status"].isin(ANSWERED)]
+    ledger = paid[["image_id", "request_key", "model", "prompt_tokens", "completion_tokens", "cost_usd", "cached"]]
+    return ledger.assign(task=task_name).reset_index(drop=True)
