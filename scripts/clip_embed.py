@@ -62,5 +62,5 @@ if todo:
     for image_id, error in failures.items():
         logging.warning("could not embed %s: %s", image_id, error)
 
-ids, matrix = store.read([image_id for image_id, _ in items])
+ids, matrix = store.read_embeddings([image_id for image_id, _ in items])
 pq.write_table(shard_table(ids, matrix, failures), snakemake.output[0])

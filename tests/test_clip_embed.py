@@ -97,10 +97,10 @@ def test_store_keeps_embeddings_across_writers(tmp_path):
     store = EmbeddingStore(tmp_path / "store")
     assert store.known_ids() == set()
     first = np.eye(3, dtype=np.float32)
-    store.write(["a", "b", "c"], first, {"model": "m"})
-    store.write(["d"], np.ones((1, 3), dtype=np.float32) / np.sqrt(3))
+    store.write_embeddings(["a", "b", "c"], first, {"model": "m"})
+    store.write_embeddings(["d"], np.ones((1, 3), dtype=np.float32) / np.sqrt(3))
     assert store.known_ids() == {"a", "b", "c", "d"}
-    ids, matrix = store.read(["d", "b", "zzz"])
+    ids, matrix = store.read_embeddings(["d", "b", "zzz"])
     assert ids == ["d", "b"]
     assert np.allclose(matrix[1], [0, 1, 0])
     assert not list(store.folder.glob(".*.tmp"))  # no half-written parts left behind

@@ -1,4 +1,4 @@
-"""The one image loader: content hashing, safe decoding checks, RGB loading and EXIF-free re-encoding."""
+"""The one image loader: content hashing, safe decoding checks, RGB loading, batches for models, EXIF-free re-encoding."""
 
 from __future__ import annotations
 
@@ -174,3 +174,74 @@ def encode_without_metadata(image: Image.Image, max_side: int, quality: int = 85
 def upload_jpeg(path: str | Path, max_side: int, max_pixels: int = DEFAULT_MAX_PIXELS, quality: int = 85) -> bytes:
     """What leaves the machine (an API upload, a report thumbnail): resized, re-encoded, without EXIF."""
     return encode_without_metadata(load_rgb(path, min_side=max_side, max_pixels=max_pixels), max_side, quality)
+
+
+class ImageFiles:
+    """A map-style dataset of (image_id, path): decoding and preprocessing run in DataLoader workers."""
+
+    def __init__(self, items: list[tuple[str, str]], preprocess, min_side: int | None, max_pixels: int):
+        self.items = items
+        self.preprocess = preprocess
+        self.min_side = min_side
+        self.max_pixels = max_pixels
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, index: int):
+        _, path = self.items[index]
+        try:
+            return index, self.preprocess(load_rgb(path, self.min_side, self.max_pixels)), None
+        except ImageProblem as problem:
+            return index, None, f"{problem.status}: {problem.detail}"
+        except Exception as exc:  # a preprocessing failure is one image's problem, not the run's
+            return index, None, f"corrupt: {type(exc).__name__}: {exc}"
+
+
+class _Collate:
+    """Batches of (indices, tensors, failures); `stack` for fixed-size model inputs, a list for detectors."""
+
+    def __init__(self, stack: bool):
+        self.stack = stack
+
+    def __call__(self, batch):
+        import torch
+
+        good = [(i, t) for i, t, _ in batch if t is not None]
+        failed = [(i, e) for i, t, e in batch if t is None]
+        tensors = [t for _, t in good]
+        if not tensors:
+            tensors = None
+        elif self.stack:
+            tensors = torch.stack(tensors)
+        return [i for i, _ in good], tensors, failed
+
+
+def image_batches(
+    items: list[tuple[str, str]],
+    preprocess,
+    batch_size: int,
+    workers: int = 0,
+    min_side: int | None = None,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    stack: bool = True,
+    pin_memory: bool = False,
+):
+    """Yield (image ids, preprocessed tensors, [(image id, error)]) for (image_id, path) items, decoded in workers.
+
+    Every model step (embeddings, objects, captions) reads images this way: the same loading,
+    orientation and failure statuses as the manifest's.
+    """
+    from torch.utils.data import DataLoader
+
+    loader = DataLoader(
+        ImageFiles(items, preprocess, min_side, max_pixels),
+        batch_size=batch_size,
+        num_workers=workers,
+        collate_fn=_Collate(stack),
+        pin_memory=pin_memory,
+        # workers > 0 keeps batches coming while the model runs
+        prefetch_factor=4 if workers > 0 else None,
+    )
+    for indices, tensors, failed in loader:
+        yield [items[i][0] for i in indices], tensors, [(items[i][0], error) for i, error in failed]
