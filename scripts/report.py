@@ -11,7 +11,9 @@ import pandas as pd
 
 from imagecoding.provenance import environment, file_record, now, workflow_revision
 from imagecoding.tasks.codebook import load_codebook
-from imagecoding.report.build import FramesResult, ReportSettings, SchemeResult, build_report, failure_table
+from imagecoding.report.build import ReportSettings, build_report, failure_table
+from imagecoding.report.frames import FramesResult
+from imagecoding.report.schemes import SchemeResult
 from imagecoding.schemes import load_scheme
 
 config = snakemake.config

@@ -5,17 +5,17 @@ from __future__ import annotations
 import json
 import shutil
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from ..tasks.codebook import Variable
-from ..llm.engine import ANSWERED
 from ..images import ImageProblem, upload_jpeg
 from ..posts import absolute_path
+from .frames import FramesResult, frames_view
+from .schemes import SchemeResult, check_items, scheme_view
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -29,72 +29,6 @@ class ReportSettings:
     thumbnail_size: int = 256
     max_failures: int = 500
     account_column: str | None = None
-
-
-@dataclass
-class SchemeResult:
-    name: str
-    scores: pd.DataFrame
-    categories: list[str]
-    phrases: dict[str, list[str]] = field(default_factory=dict)
-
-
-@dataclass
-class FramesResult:
-    """Frame-coding answers with their codebook, for the report's frames section."""
-
-    table: pd.DataFrame
-    variables: list[Variable]  # in codebook order
-
-
-def frames_view(result: FramesResult, paths: dict[str, str], settings: ReportSettings, rng: np.random.Generator) -> dict:
-    table = result.table
-    coded = table[table["status"].isin(["ok", "invalid"])]  # rows holding codes (invalid ones: the valid part)
-    per_value = max(1, min(6, settings.samples_per_category))
-    variables = []
-    for variable in result.variables:
-        column = variable.column
-        counts = coded[column].value_counts(dropna=False)
-        if variable.type == "categorical":
-            order = list(variable.values) + [v for v in counts.index if v not in variable.values]
-        elif variable.type == "boolean":
-            order = [True, False] + [v for v in counts.index if v not in (True, False)]
-        else:
-            order = list(counts.index[:10])  # integers and text: the ten most frequent
-        rows = []
-        for value in order:
-            members = coded[coded[column].isna()] if pd.isna(value) else coded[coded[column] == value]
-            n = len(members)
-            if variable.type in ("categorical", "boolean") or n:
-                ids = list(members["image_id"])
-                sample = list(rng.choice(ids, per_value, replace=False)) if len(ids) > per_value else ids
-                label = "(invalid or missing)" if pd.isna(value) else str(value)
-                rows.append({"value": label, "count": n, "share": 100.0 * n / len(coded) if len(coded) else 0.0,
-                             "sample": sample if variable.type in ("categorical", "boolean") else []})
-        variables.append({"column": column, "type": variable.type, "description": variable.description, "rows": rows})
-    failed = table[table["status"] != "ok"]
-    cost = {
-        "model": str(table["model"].iloc[0]) if len(table) else "",
-        "images": len(table),
-        "answers": int(table["status"].isin(ANSWERED).sum()),
-        "from_cache": int(table["cached"].sum()),
-        "total_usd": float(table["cost_usd"].sum()),
-        "paid_this_run_usd": float(table.loc[~table["cached"], "cost_usd"].sum()),
-        "prompt_tokens": int(table["prompt_tokens"].fillna(0).sum()),
-        "completion_tokens": int(table["completion_tokens"].fillna(0).sum()),
-        "skipped_budget": int((table["status"] == "skipped_budget").sum()),
-    }
-    cost["per_image_usd"] = cost["total_usd"] / max(1, cost["answers"])
-    return {
-        "variables": variables,
-        "status_counts": {str(k): int(v) for k, v in table["status"].value_counts().items()},
-        "failures": [
-            {"image_id": r["image_id"], "path": paths.get(r["image_id"], ""), "status": r["status"], "error": r["error"]}
-            for r in failed.head(settings.max_failures).to_dict("records")
-        ],
-        "failures_total": len(failed),
-        "cost": cost,
-    }
 
 
 def thumbnail_name(image_id: str) -> str:
@@ -127,67 +61,6 @@ def _format_percent(value: float) -> str:
     return f"{value:.1f}"
 
 
-def scheme_view(
-    result: SchemeResult,
-    merged: pd.DataFrame,
-    settings: ReportSettings,
-    rng: np.random.Generator,
-) -> dict:
-    """Everything the template shows for one scheme; image ids still to be turned into thumbnails."""
-    name = result.name
-    scores = result.scores
-    total = len(scores)
-    counts = scores[name].value_counts()
-    categories = []
-    for category in result.categories:
-        members = scores[scores[name] == category]
-        n = int(counts.get(category, 0))
-        sample_ids = list(members["image_id"])
-        if len(sample_ids) > settings.samples_per_category:
-            sample_ids = list(rng.choice(sample_ids, settings.samples_per_category, replace=False))
-        sample = members.set_index("image_id").loc[sample_ids].reset_index() if sample_ids else members.iloc[:0]
-        lowest = members.nsmallest(settings.lowest_confidence, f"{name}_prob")
-        categories.append(
-            {
-                "name": category,
-                "count": n,
-                "share": 100.0 * n / total if total else 0.0,
-                "phrases": result.phrases.get(category, []),
-                "sample": sample.to_dict("records"),
-                "lowest": lowest.to_dict("records"),
-                "median_prob": float(members[f"{name}_prob"].median()) if n else None,
-            }
-        )
-    by_account = None
-    account = settings.account_column
-    if account and account in merged.columns and name in merged.columns:
-        posted = merged[merged["has_post"] & merged[name].notna()]
-        if len(posted):
-            table = pd.crosstab(posted[account], posted[name]).reindex(columns=result.categories, fill_value=0)
-            by_account = {
-                "categories": result.categories,
-                "rows": [
-                    {"account": str(idx), "counts": [int(v) for v in row], "total": int(row.sum())}
-                    for idx, row in table.iterrows()
-                ],
-            }
-    return {"name": name, "total": total, "categories": categories, "by_account": by_account}
-
-
-def _check_items(result: SchemeResult, n: int, rng: np.random.Generator) -> list[dict]:
-    scores = result.scores
-    if len(scores) > n:
-        scores = scores.iloc[np.sort(rng.choice(len(scores), n, replace=False))]
-    return [
-        {
-            "image_id": row["image_id"],
-            "category": row[result.name],
-            "label": row[f"{result.name}_label"],
-            "prob": round(float(row[f"{result.name}_prob"]), 2),
-        }
-        for _, row in scores.iterrows()
-    ]
-
 
 def build_report(
     out_dir: str | Path,
@@ -209,7 +82,7 @@ def build_report(
     out_dir.mkdir(parents=True)
     rng = np.random.default_rng(settings.seed)
     views = [scheme_view(result, merged, settings, rng) for result in schemes]
-    checks = {result.name: _check_items(result, check_sample, rng) for result in schemes}
+    checks = {result.name: check_items(result, check_sample, rng) for result in schemes}
 
     wanted = set()
     for view in views:
