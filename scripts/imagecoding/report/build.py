@@ -15,7 +15,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from ..images import ImageProblem, upload_jpeg
 from ..posts import absolute_path
 from .frames import FramesResult, frames_view
-from .schemes import SchemeResult, check_items, scheme_view
+from .schemes import SchemeResult, right_wrong_items, scheme_view
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -82,7 +82,7 @@ def build_report(
     out_dir.mkdir(parents=True)
     rng = np.random.default_rng(settings.seed)
     views = [scheme_view(result, merged, settings, rng) for result in schemes]
-    checks = {result.name: check_items(result, check_sample, rng) for result in schemes}
+    checks = {result.name: right_wrong_items(result, check_sample, rng) for result in schemes}
 
     wanted = set()
     for view in views:

@@ -67,7 +67,7 @@ def scheme_view(
     return {"name": name, "total": total, "categories": categories, "by_account": by_account}
 
 
-def check_items(result: SchemeResult, n: int, rng: np.random.Generator) -> list[dict]:
+def right_wrong_items(result: SchemeResult, n: int, rng: np.random.Generator) -> list[dict]:
     scores = result.scores
     if len(scores) > n:
         scores = scores.iloc[np.sort(rng.choice(len(scores), n, replace=False))]
