@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 CORES ?= all
 
-.PHONY: example test install test-deps lint clean
+.PHONY: example test install system-deps test-deps lint clean
 
 $(BIN)/.installed: requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -14,12 +14,15 @@ $(BIN)/.installed: requirements.lock
 
 install: $(BIN)/.installed
 
-# Debian packages the tests need beyond the workflow's own (chromium for the report's browser test).
-test-deps:
-	bash tools/install-system-deps.sh chromium
-
-example: install
+system-deps:
 	bash tools/install-system-deps.sh
+
+# Debian packages the tests need beyond the workflow's own: chromium for the report's browser test,
+# DejaVu for rendering German test text that Tesseract reads back.
+test-deps: system-deps
+	bash tools/install-system-deps.sh chromium fonts-dejavu-core
+
+example: install system-deps
 	$(BIN)/snakemake --cores $(CORES)
 	@echo "Open the report: $(CURDIR)/results/report/index.html"
 

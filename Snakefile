@@ -3,7 +3,13 @@ from snakemake.utils import min_version
 min_version("9.0")
 
 
-configfile: "config/config.yaml"
+# The bundled example's configuration, unless the run names its own study: a --configfile (or
+# --config images.root=...) stands alone, so the example's posts and schemes never leak into it.
+if not workflow.overwrite_configfiles and "root" not in (
+    workflow.config_settings.overwrite_config.get("images") or {}
+):
+
+    configfile: "config/config.yaml"
 
 
 report: "report/workflow.rst"
@@ -13,6 +19,9 @@ include: "rules/common.smk"
 include: "rules/manifest.smk"
 include: "rules/clip.smk"
 include: "rules/frames.smk"
+include: "rules/signals.smk"
+include: "rules/ensemble.smk"
+include: "rules/llm.smk"
 include: "rules/merge.smk"
 include: "rules/report.smk"
 
@@ -23,6 +32,13 @@ rule all:
         "results/merged.parquet",
         "results/merged.csv",
         "results/report",
+
+
+# `snakemake models` on a machine with internet (a cluster's login node) fetches every configured
+# model once; every other step then runs offline.
+rule models:
+    input:
+        model_weights(),
 
 
 onsuccess:

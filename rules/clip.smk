@@ -12,7 +12,7 @@ rule clip_weights:
         "../envs/clip.yaml"
     params:
         model=clip_model_params(),
-        cache_dir=config["clip"]["cache_dir"],
+        cache_dir=config["models"]["cache_dir"],
     script:
         "../scripts/clip_weights.py"
 
@@ -35,7 +35,7 @@ rule clip_embed:
         runtime=720,
     params:
         store_dir=config["clip"]["store_dir"],
-        cache_dir=config["clip"]["cache_dir"],
+        cache_dir=config["models"]["cache_dir"],
         batch_size=config["clip"]["batch_size"],
         device=config["clip"]["device"],
         workers=config["clip"]["workers"],
@@ -59,7 +59,7 @@ rule clip_score:
         mem_mb=4000,
         runtime=60,
     params:
-        cache_dir=config["clip"]["cache_dir"],
+        cache_dir=config["models"]["cache_dir"],
         device=config["clip"]["device"],
         aggregate=config["clip"]["aggregate"],
         top_k=config["clip"]["top_k"],

@@ -6,15 +6,35 @@ from snakemake.utils import validate
 
 sys.path.insert(0, os.path.join(workflow.basedir, "scripts"))
 
-from imagecoding.config import check_config, check_schema
+from imagecoding.config import (
+    check_config,
+    check_schema,
+    check_study,
+    resolve_bundled_files,
+)
 from imagecoding.manifest import configured_image_paths, listing_fingerprint
 
+check_study(config)
 check_schema(config, os.path.join(workflow.basedir, "config/schema/config.schema.yaml"))
 validate(config, schema="../config/schema/config.schema.yaml", set_default=True)
-check_config(config)
+resolve_bundled_files(config, workflow.basedir)
+check_config(config, uses_conda=bool(workflow.deployment_settings.deployment_method))
 
 SCHEMES = sorted(config["clip"]["schemes"])
 SHARDS = [f"{i}-of-{config['clip']['shards']}" for i in range(config["clip"]["shards"])]
+ENSEMBLE = config["ensemble"]
+SIGNALS = ENSEMBLE["signals"] if ENSEMBLE["enabled"] else []
+CLASSIFY = ENSEMBLE["enabled"] and ENSEMBLE["classify"]
+CAPTIONS_BY_LLM = config["signals"]["captions"]["method"] == "llm"
+LLM_TASKS = (
+    (["frames"] if config["frames"]["enabled"] else [])
+    + (["ensemble"] if CLASSIFY else [])
+    + (["captions"] if "captions" in SIGNALS and CAPTIONS_BY_LLM else [])
+)
+MAPPED_FRAMES = [
+    s for s in config["consensus"]["frames"] if config["frames"]["enabled"]
+]
+CONSENSUS = CLASSIFY or bool(MAPPED_FRAMES)
 
 
 wildcard_constraints:
@@ -39,16 +59,64 @@ def clip_model_params():
         "pretrained": clip["pretrained"],
         "model_config": clip["model_config"],
         "draft": clip["draft"],
+        "key": "clip",
+    }
+
+
+def captions_model_params():
+    captions = config["signals"]["captions"]
+    return {
+        "model": captions["model"],
+        "pretrained": captions["pretrained"],
+        "model_config": captions["model_config"],
+        "draft": True,
+        "key": "signals.captions",
     }
 
 
 def llm_params():
-    """LLM settings that shape answers and costs; changing them re-runs frame coding (the cache still answers)."""
+    """LLM settings that shape answers and costs; changing them re-runs the LLM rules (the cache still answers)."""
     return {key: value for key, value in config["llm"].items()}
 
 
 def frame_results():
     return ["results/llm/frames.parquet"] if config["frames"]["enabled"] else []
+
+
+def signal_results():
+    return expand("results/signals/{signal}.parquet", signal=SIGNALS)
+
+
+def ensemble_results():
+    return ["results/ensemble/categories.parquet"] if CLASSIFY else []
+
+
+def consensus_results():
+    if not CONSENSUS:
+        return []
+    return expand("results/consensus/{scheme}.parquet", scheme=SCHEMES) + [
+        "results/consensus/agreement.csv"
+    ]
+
+
+def ledger_results():
+    return ["results/llm/cost.csv"] if LLM_TASKS else []
+
+
+def caption_inputs(wildcards):
+    inputs = {"manifest": "results/manifest.parquet"}
+    if not CAPTIONS_BY_LLM:
+        inputs["weights"] = "results/signals/captions_weights.json"
+    return inputs
+
+
+def model_weights():
+    weights = ["results/clip/weights.json"]
+    if "objects" in SIGNALS:
+        weights.append("results/signals/objects_weights.json")
+    if "captions" in SIGNALS and not CAPTIONS_BY_LLM:
+        weights.append("results/signals/captions_weights.json")
+    return weights
 
 
 def scheme_file(wildcards):

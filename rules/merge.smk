@@ -3,6 +3,9 @@ rule merge:
         manifest="results/manifest.parquet",
         scores=expand("results/clip/{scheme}.parquet", scheme=SCHEMES),
         frames=frame_results(),
+        signals=signal_results(),
+        ensemble=ensemble_results(),
+        consensus=consensus_results(),
         posts=posts_table,
     output:
         parquet="results/merged.parquet",

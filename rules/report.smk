@@ -7,7 +7,10 @@ rule report:
         shards=expand("results/clip/embeddings/{shard}.parquet", shard=SHARDS),
         weights="results/clip/weights.json",
         frames=frame_results(),
-        ledger=(["results/llm/cost.csv"] if config["frames"]["enabled"] else []),
+        signals=signal_results(),
+        ensemble=ensemble_results(),
+        consensus=consensus_results(),
+        ledger=ledger_results(),
     output:
         report(
             directory("results/report"),
@@ -25,5 +28,6 @@ rule report:
         runtime=30,
     params:
         workflow_dir=workflow.basedir,
+        settings=config["report"],
     script:
         "../scripts/report.py"

@@ -9,32 +9,18 @@ sys.stderr = open(snakemake.log[0], "w", buffering=1)
 logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(message)s")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
-
-from imagecoding.clip.model import ModelSpec, load_clip, resolve_device
-from imagecoding.clip.embeddings import embedding_matrix, encode_phrases
-from imagecoding.schemes import load_scheme
+from imagecoding.clip.phrases import embedded_images, phrase_embeddings
 from imagecoding.clip.scoring import score_table
+from imagecoding.schemes import load_scheme
 
 params = snakemake.params
 weights = json.load(open(snakemake.input.weights))
 scheme = load_scheme(snakemake.wildcards.scheme, snakemake.input.scheme)
-
-shards = pa.concat_tables([pq.read_table(path) for path in snakemake.input.shards])
-embedded = shards.filter(pc.equal(shards.column("status"), "ok"))
-device = resolve_device(params.device)
-model, _, tokenizer = load_clip(
-    ModelSpec(weights["model"], weights["pretrained"], weights["model_config"]),
-    device=device,
-    cache_dir=params.cache_dir,
-)
-phrase_embeddings = encode_phrases(model, tokenizer, list(scheme.phrases), device)
+image_ids, embeddings, _ = embedded_images(snakemake.input.shards)
 table = score_table(
-    embedded.column("image_id").to_pylist(),
-    embedding_matrix(embedded.column("embedding")),
-    phrase_embeddings,
+    image_ids,
+    embeddings,
+    phrase_embeddings(weights, list(scheme.phrases), params.device, params.cache_dir),
     scheme,
     logit_scale=weights["logit_scale"],
     aggregate=params.aggregate,

@@ -13,7 +13,7 @@ from imagecoding.clip.embeddings import logit_scale
 from imagecoding.images import file_sha256
 
 settings = snakemake.params.model
-spec = ModelSpec(settings["model"], settings["pretrained"], settings["model_config"])
+spec = ModelSpec(settings["model"], settings["pretrained"], settings["model_config"], settings.get("key", "clip"))
 try:
     model, _, _ = load_clip(spec, device="cpu", cache_dir=snakemake.params.cache_dir)
 except WeightsUnavailable as problem:

@@ -2,21 +2,30 @@
 
 import logging
 import sys
+from pathlib import Path
 
 sys.stderr = open(snakemake.log[0], "w", buffering=1)
 logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(message)s")
 
 import pandas as pd
 
-from imagecoding.tasks.frames import frames_for_merge
+from imagecoding.consensus import consensus_for_merge
 from imagecoding.merge import merge_posts, per_file_results
 from imagecoding.posts import read_posts
+from imagecoding.signals.run import signal_for_merge
+from imagecoding.tasks.ensemble import ensemble_for_merge
+from imagecoding.tasks.frames import frames_for_merge
 
 config = snakemake.config
 posts_config = config["posts"]
+schemes = sorted(config["clip"]["schemes"])
 manifest = pd.read_parquet(snakemake.input.manifest)
 tables = [pd.read_parquet(path) for path in snakemake.input.scores]
 tables += [frames_for_merge(pd.read_parquet(path)) for path in snakemake.input.frames]
+tables += [signal_for_merge(pd.read_parquet(path), Path(path).stem) for path in snakemake.input.signals]
+tables += [ensemble_for_merge(pd.read_parquet(path), schemes) for path in snakemake.input.ensemble]
+consensus = [path for path in snakemake.input.consensus if path.endswith(".parquet")]
+tables += [consensus_for_merge(pd.read_parquet(path), Path(path).stem) for path in consensus]
 files = per_file_results(manifest, tables)
 posts = read_posts(posts_config["path"]) if posts_config["path"] else None
 merged = merge_posts(

@@ -3,6 +3,7 @@
 import json
 import logging
 import sys
+from pathlib import Path
 
 sys.stderr = open(snakemake.log[0], "w", buffering=1)
 logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(message)s")
@@ -10,20 +11,21 @@ logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %
 import pandas as pd
 
 from imagecoding.provenance import environment, file_record, now, workflow_revision
-from imagecoding.tasks.codebook import load_codebook
 from imagecoding.report.build import ReportSettings, build_report, failure_table
 from imagecoding.report.frames import FramesResult
 from imagecoding.report.schemes import SchemeResult
 from imagecoding.schemes import load_scheme
+from imagecoding.tasks.codebook import load_codebook
 
 config = snakemake.config
-manifest = pd.read_parquet(snakemake.input.manifest)
-merged = pd.read_parquet(snakemake.input.merged)
-shards = pd.concat([pd.read_parquet(p, columns=["image_id", "status", "error"]) for p in snakemake.input.shards])
-weights = json.load(open(snakemake.input.weights))
+inputs = snakemake.input
+manifest = pd.read_parquet(inputs.manifest)
+merged = pd.read_parquet(inputs.merged)
+shards = pd.concat([pd.read_parquet(p, columns=["image_id", "status", "error"]) for p in inputs.shards])
+weights = json.load(open(inputs.weights))
 
 results = []
-for name, score_path in zip(sorted(config["clip"]["schemes"]), snakemake.input.scores):
+for name, score_path in zip(sorted(config["clip"]["schemes"]), inputs.scores):
     scheme = load_scheme(name, config["clip"]["schemes"][name])
     results.append(
         SchemeResult(
@@ -34,6 +36,7 @@ for name, score_path in zip(sorted(config["clip"]["schemes"]), snakemake.input.s
         )
     )
 
+llm_settings = {k: v for k, v in config["llm"].items() if k not in ("prices",)}
 provenance = {
     "generated": now(),
     "workflow_revision": workflow_revision(snakemake.params.workflow_dir),
@@ -45,26 +48,46 @@ provenance = {
     "config": config,
 }
 frames = None
-if snakemake.input.frames:
+if inputs.frames:
     codebook = load_codebook(config["frames"]["codebook"])
-    frames = FramesResult(pd.read_parquet(snakemake.input.frames[0]), codebook.variables)
+    frames = FramesResult(pd.read_parquet(inputs.frames[0]), codebook.variables)
     provenance["frames"] = {
         "codebook": file_record(config["frames"]["codebook"]),
         "prompt": file_record(config["frames"]["prompt"]),
-        "llm": {k: v for k, v in config["llm"].items() if k not in ("prices",)},
+        "llm": llm_settings,
         "price": config["llm"]["prices"].get(config["llm"]["model"]),
     }
-settings = ReportSettings(account_column=config["posts"]["account_column"], **config["report"])
+signals = {Path(path).stem: pd.read_parquet(path) for path in inputs.signals}
+if signals:
+    provenance["signals"] = {name: config["signals"].get(name) for name in signals}
+ensemble = pd.read_parquet(inputs.ensemble[0]) if inputs.ensemble else None
+if ensemble is not None:
+    provenance["ensemble"] = {
+        "prompt": file_record(config["ensemble"]["prompt"]),
+        "llm": llm_settings,
+        "price": config["llm"]["prices"].get(config["llm"]["model"]),
+    }
+consensus_paths = [p for p in inputs.consensus if p.endswith(".parquet")]
+consensus = {Path(p).stem: pd.read_parquet(p) for p in consensus_paths}
+agreement = pd.read_csv(next(p for p in inputs.consensus if p.endswith(".csv"))) if consensus else None
+
+step_failures = {"clip_embed": shards[shards["status"] != "ok"]}
+step_failures.update({f"signals_{name}": table[table["status"] != "ok"] for name, table in signals.items()})
+settings = ReportSettings(account_column=config["posts"]["account_column"], **snakemake.params.settings)
 index = build_report(
     snakemake.output[0],
     manifest,
     merged,
     results,
-    failure_table(manifest, shards[shards["status"] != "ok"]),
+    failure_table(manifest, step_failures),
     provenance,
     config["images"]["root"],
     settings,
     workers=snakemake.threads,
     frames=frames,
+    signals=signals,
+    ensemble=ensemble,
+    consensus=consensus,
+    agreement=agreement,
 )
 logging.info("report written to %s", index)

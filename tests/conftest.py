@@ -20,6 +20,13 @@ def tiny_checkpoint(tmp_path_factory) -> Path:
     return make_checkpoint(tmp_path_factory.mktemp("tiny-clip") / "tiny-clip.pt")
 
 
+@pytest.fixture(scope="session")
+def tiny_coca_checkpoint(tmp_path_factory) -> Path:
+    from tiny_clip import COCA_CONFIG, make_checkpoint
+
+    return make_checkpoint(tmp_path_factory.mktemp("tiny-coca") / "tiny-coca.pt", config=COCA_CONFIG)
+
+
 @pytest.fixture
 def example_copy(tmp_path) -> Path:
     """A writable copy of the example images and posts table."""

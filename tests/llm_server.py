@@ -1,9 +1,11 @@
 """A local OpenAI-compatible server for tests and benchmarks, on 127.0.0.1, with injectable faults.
 
-It checks every request's shape (an image part, the JSON schema when one is expected), answers from
-the codebook's schema, and follows a per-image script of behaviours: ok, fenced, malformed,
-out_of_codebook, missing_key, refusal, 429 (with Retry-After), 500, 400, 401, slow.
-Images are told apart by the sha256 of the base64 JPEG they arrive as (`payload_id`).
+It serves the schemas it is given (frame coding's codebook, the ensemble's schemes, captions): it
+checks every request's shape (an image part for multimodal tasks, none for `text_only` ones, one of
+the known JSON schemas when one is expected), answers from the request's own schema, and follows a
+per-subject script of behaviours: ok, fenced, malformed, out_of_codebook, missing_key, refusal, 429
+(with Retry-After), 500, 400, 401, slow. Multimodal requests are told apart by the sha256 of the
+base64 JPEG they carry (`payload_id`), text-only ones by a text they contain (`plan_text`).
 """
 
 from __future__ import annotations
@@ -23,26 +25,39 @@ def payload_id(jpeg: bytes) -> str:
     return hashlib.sha256(base64.b64encode(jpeg)).hexdigest()
 
 
-def answer_from_schema(schema: dict) -> dict:
-    """A valid answer: the first value of every enum, false, the minimum, short text."""
+def answer_from_schema(schema: dict, pick: int = 0) -> dict:
+    """A valid answer: an enum value (the first, or the `pick`-th round robin), false, 1, short text."""
 
     def value(node):
         if node.get("type") == "object":
             return {k: value(v) for k, v in node["properties"].items()}
         if "enum" in node:
-            return node["enum"][0]
+            return node["enum"][pick % len(node["enum"])]
         return {"boolean": False, "integer": 1, "number": 1.0, "string": "VOTE"}[node["type"]]
 
     return value(schema)
 
 
 class FakeLLM:
-    def __init__(self, schema: dict, latency: float = 0.0, expect_schema: bool = True, retry_after: float = 0.05):
-        self.schema = schema
+    def __init__(
+        self,
+        *schemas: dict,
+        latency: float = 0.0,
+        expect_schema: bool = True,
+        retry_after: float = 0.05,
+        text_only: tuple[str, ...] = (),
+        varied: bool = False,
+    ):
+        """`schemas`: the answer schemas requests may carry (the first answers schema-less requests);
+        `text_only`: schema names whose requests must carry no image; `varied`: enum answers differ by subject."""
+        self.schemas = list(schemas)
         self.latency = latency
         self.expect_schema = expect_schema
         self.retry_after = retry_after
+        self.text_only = set(text_only)
+        self.varied = varied
         self.script: dict[str, list[str]] = defaultdict(list)
+        self.text_script: list[tuple[str, list[str]]] = []
         self.log: list[dict] = []
         self.files: dict[str, bytes] = {}
         self.batches: dict[str, dict] = {}
@@ -53,6 +68,10 @@ class FakeLLM:
     def plan(self, image_payload: str, *behaviours: str) -> None:
         """Behaviours for the next requests of one image, in order; afterwards it answers ok."""
         self.script[image_payload].extend(behaviours)
+
+    def plan_text(self, text: str, *behaviours: str) -> None:
+        """Behaviours for the next text-only requests whose message contains `text`."""
+        self.text_script.append((text, list(behaviours)))
 
     @property
     def base_url(self) -> str:
@@ -76,15 +95,22 @@ class FakeLLM:
     # -- behaviour -----------------------------------------------------------------------------
     def chat(self, body: dict, delay: bool = True) -> tuple[int, dict, dict]:
         """(status, headers, JSON body) for one chat completion request."""
-        problem, image = self._check_shape(body)
+        problem, image, schema = self._check_shape(body)
         behaviour = "bad_shape" if problem else "ok"
+        text = self._text(body)
         if not problem:
             with self.lock:
                 if self.script[image]:
                     behaviour = self.script[image].pop(0)
+                else:
+                    for needle, behaviours in self.text_script:
+                        if behaviours and needle in text:
+                            behaviour = behaviours.pop(0)
+                            break
         with self.lock:
             self.log.append({"image": image, "behaviour": behaviour, "time": time.time(), "problem": problem,
-                             "jpeg": self._last_image(body)})
+                             "jpeg": self._last_image(body), "text": text,
+                             "schema": (schema or {}).get("name")})
         if delay and self.latency:
             time.sleep(self.latency)
         if problem:
@@ -99,7 +125,8 @@ class FakeLLM:
             return 400, {}, {"error": {"message": "unsupported image", "type": "invalid_request_error"}}
         if behaviour == "slow":
             time.sleep(1.5)
-        answer = answer_from_schema(self.schema)
+        pick = int(hashlib.sha256((image or text).encode()).hexdigest(), 16) if self.varied else 0
+        answer = answer_from_schema((schema or {}).get("schema") or self.schemas[0], pick)
         content, refusal = json.dumps(answer), None
         if behaviour == "fenced":
             content = f"Here is the coding:\n```json\n{json.dumps(answer, indent=2)}\n```"
@@ -116,8 +143,7 @@ class FakeLLM:
             content = json.dumps(answer)
         elif behaviour == "refusal":
             content, refusal = None, "I can't help with that request."
-        prompt_text = " ".join(p.get("text", "") for p in body["messages"][-1]["content"] if p["type"] == "text")
-        usage = {"prompt_tokens": 85 + len(prompt_text) // 4, "completion_tokens": len(content or refusal) // 4}
+        usage = {"prompt_tokens": (85 if image else 0) + len(text) // 4, "completion_tokens": len(content or refusal) // 4}
         usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
         completion = {
             "id": f"chatcmpl-{len(self.log)}",
@@ -136,29 +162,46 @@ class FakeLLM:
         return 200, {}, completion
 
     @staticmethod
+    def _text(body: dict) -> str:
+        """All text of the request's messages (string contents and text parts)."""
+        texts = []
+        for message in body.get("messages") or []:
+            content = message.get("content")
+            if isinstance(content, str):
+                texts.append(content)
+            elif isinstance(content, list):
+                texts += [p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text"]
+        return "\n".join(texts)
+
+    @staticmethod
     def _last_image(body: dict) -> bytes | None:
         try:
             url = [p for p in body["messages"][-1]["content"] if p.get("type") == "image_url"][-1]["image_url"]["url"]
             return base64.b64decode(url.split(",", 1)[1])
-        except (KeyError, IndexError, TypeError, ValueError):
+        except (KeyError, IndexError, TypeError, ValueError, AttributeError):  # text-only: no image
             return None
 
-    def _check_shape(self, body: dict) -> tuple[str | None, str | None]:
+    def _check_shape(self, body: dict) -> tuple[str | None, str | None, dict | None]:
+        """(problem, subject of an image request, json_schema block) of one request."""
         try:
-            parts = body["messages"][-1]["content"]
+            last = body["messages"][-1]
+            parts = last["content"] if isinstance(last["content"], list) else [{"type": "text", "text": last["content"]}]
             images = [p["image_url"]["url"] for p in parts if p.get("type") == "image_url"]
         except (KeyError, IndexError, TypeError):
-            return "messages must end with a user message holding content parts", None
-        if not images or not images[-1].startswith("data:image/jpeg;base64,"):
-            return "no image part (data:image/jpeg;base64,...) in the request", None
-        image = hashlib.sha256(images[-1].split(",", 1)[1].encode()).hexdigest()
-        if self.expect_schema:
-            schema = (body.get("response_format") or {}).get("json_schema", {}).get("schema")
-            if schema != self.schema:
-                return "response_format json_schema missing or not the codebook's schema", image
+            return "messages must end with a user message holding content", None, None
+        schema = (body.get("response_format") or {}).get("json_schema")
+        name = (schema or {}).get("name")
+        image = hashlib.sha256(images[-1].split(",", 1)[1].encode()).hexdigest() if images else None
+        if name in self.text_only:
+            if images:
+                return f"the {name} task is text-only, but the request carries an image", None, schema
+        elif not images or not images[-1].startswith("data:image/jpeg;base64,"):
+            return "no image part (data:image/jpeg;base64,...) in the request", None, schema
+        if self.expect_schema and (schema is None or schema.get("schema") not in self.schemas):
+            return "response_format json_schema missing or not one of the served schemas", image, schema
         if not body.get("model"):
-            return "no model", image
-        return None, image
+            return "no model", image, schema
+        return None, image, schema
 
     def create_batch(self, input_file_id: str, endpoint: str, window: str) -> dict:
         lines = self.files[input_file_id].decode().splitlines()

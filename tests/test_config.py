@@ -81,3 +81,72 @@ def test_model_config_must_name_the_model(tmp_path):
     validate(config, str(SCHEMA), set_default=True)
     config["clip"]["schemes"] = {}
     assert any("set clip.model: my-net" in p for p in config_problems(config))
+
+
+def ensemble_config(tmp_path, **ensemble) -> dict:
+    config = {
+        "images": {"root": str(tmp_path)},
+        "ensemble": {"enabled": True, **ensemble},
+        "llm": {"base_url": "http://127.0.0.1:9/v1", "prices": {"gpt-4o-mini": {"input": 0, "output": 0}}},
+    }
+    validate(config, str(SCHEMA), set_default=True)
+    return config
+
+
+def test_a_broken_scheme_stops_the_run_before_any_work(tmp_path):
+    scheme = tmp_path / "kinds.yaml"
+    scheme.write_text("Poster:\n  - a poster\nRally: []\n")
+    config = {"images": {"root": str(tmp_path)}, "clip": {"schemes": {"kind": str(scheme)}}}
+    validate(config, str(SCHEMA), set_default=True)
+    (problem,) = config_problems(config)
+    assert str(scheme) in problem and "category 'Rally' needs a non-empty list of phrases" in problem
+
+
+def test_ensemble_settings_are_checked_at_start_up(tmp_path, monkeypatch):
+    monkeypatch.chdir(REPO)
+    prompt = tmp_path / "no-blocks.j2"
+    prompt.write_text("Classify {{ caption }}")
+    config = ensemble_config(tmp_path, prompt=str(prompt), signals=["ocr", "tags", "vision"])
+    config["signals"]["ocr"]["languages"] = "deu+klingon"
+    config["signals"]["tags"]["vocabulary"] = str(tmp_path / "words.yaml")
+    monkeypatch.delenv("GOOGLE_VISION_API_KEY", raising=False)
+    problems = config_problems(config)
+    assert any("signals.ocr.languages" in p and "klingon" in p for p in problems)
+    assert any("signals.tags.vocabulary: no file" in p for p in problems)
+    assert any("GOOGLE_VISION_API_KEY is not set" in p for p in problems)
+    assert any("ensemble.prompt" in p and "{% block instructions %}" in p for p in problems)
+    assert not any("signals.ocr" in p for p in config_problems(config, uses_conda=True))  # conda brings Tesseract
+
+
+def test_consensus_mappings_are_checked_against_codebook_and_scheme(tmp_path, monkeypatch):
+    monkeypatch.chdir(REPO)
+    config = ensemble_config(tmp_path)
+    config["frames"]["enabled"] = True
+    config["consensus"]["frames"] = {
+        "image_type": {"variable": "Event_Occasion", "values": {"Rally": "Political event", "Protest": "Riot"}},
+        "no_such_scheme": {"variable": "Event_Occasion", "values": {}},
+    }
+    problems = "\n".join(config_problems(config))
+    assert "'Rally' is not a value of Event_Occasion" in problems
+    assert "'Riot' is not a category of image_type" in problems
+    assert "there is no scheme 'no_such_scheme'" in problems
+
+
+def test_a_study_without_images_is_told_what_to_write():
+    from imagecoding.config import check_study
+
+    with pytest.raises(ConfigError, match="copy config/config.yaml"):
+        check_study({"posts": {"path": "posts.csv"}})
+
+
+def test_bundled_files_are_found_from_another_working_directory(tmp_path, monkeypatch):
+    from imagecoding.config import resolve_bundled_files
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "mine.yaml").write_text("A: [a]\nB: [b]\n")
+    config = {"images": {"root": "."}, "clip": {"schemes": {"own": "mine.yaml", "bundled": "config/schemes/image_types.yaml"}}}
+    validate(config, str(SCHEMA), set_default=True)
+    resolve_bundled_files(config, REPO)
+    assert config["clip"]["schemes"] == {"own": "mine.yaml", "bundled": str(REPO / "config/schemes/image_types.yaml")}
+    assert config["ensemble"]["prompt"] == str(REPO / "config/prompts/ensemble.j2")
+    assert config_problems(config) == []

@@ -120,8 +120,7 @@ def test_a_killed_run_loses_no_answer_and_asks_nothing_twice(coded_run, fake, tm
     workdir = tmp_path / "killed"
     shutil.copytree(coded_run, workdir, symlinks=True)
     shutil.rmtree(workdir / "results" / "cache")  # no answers yet: start paying from zero
-    for path in (workdir / "results" / "llm").glob("*"):
-        path.unlink()
+    shutil.rmtree(workdir / "results" / "llm")
     config = yaml.safe_load((workdir / "config.yaml").read_text())
     config["llm"]["max_concurrency"] = 2
     (workdir / "config.yaml").write_text(yaml.safe_dump(config))

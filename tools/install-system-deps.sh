@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the workflow and its tests need, when they are missing.
-# The core workflow needs none; later steps add theirs here (e.g. tesseract-ocr for OCR).
+# With no arguments: what the workflow's steps run (Tesseract and its German and English data, for
+# OCR). The tests name theirs as arguments (chromium for the report's browser test, a font with umlauts).
 set -euo pipefail
 
+packages=("$@")
+[ ${#packages[@]} -eq 0 ] && packages=(tesseract-ocr tesseract-ocr-deu tesseract-ocr-eng)
+
 needed=()
-for package in "$@"; do
+for package in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || needed+=("$package")
 done
 [ ${#needed[@]} -eq 0 ] && exit 0

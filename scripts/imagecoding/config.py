@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from .clip.model import ModelSpec
@@ -32,13 +33,75 @@ def schema_problems(config: dict, schema_path: str | Path) -> list[str]:
     return problems
 
 
-def model_spec(config: dict) -> ModelSpec:
-    clip = config["clip"]
-    return ModelSpec(clip["model"], clip.get("pretrained"), clip.get("model_config"))
+def model_spec(config: dict, key: str = "clip") -> ModelSpec:
+    block = config["clip"] if key == "clip" else config["signals"]["captions"]
+    return ModelSpec(block["model"], block.get("pretrained"), block.get("model_config"), key)
 
 
-def config_problems(config: dict) -> list[str]:
-    """Every problem found, so the researcher can fix them all in one go."""
+# Keys whose defaults are files bundled with the workflow (config/...): found from any working directory.
+BUNDLED_FILES = [
+    ("frames", "codebook"),
+    ("frames", "prompt"),
+    ("ensemble", "prompt"),
+    ("signals", "tags", "vocabulary"),
+    ("signals", "captions", "prompt"),
+]
+
+
+def resolve_bundled_files(config: dict, workflow_dir: str | Path) -> None:
+    """Relative paths that do not exist where Snakemake runs, but do in the workflow's folder, point there.
+
+    So `--directory my-study` (or a study folder with its own --configfile) still finds the bundled
+    codebook, prompts, vocabulary and schemes; the researcher's own files always win.
+    """
+
+    def resolved(path: str) -> str:
+        if Path(path).is_absolute() or Path(path).exists() or not (Path(workflow_dir) / path).exists():
+            return path
+        return str(Path(workflow_dir) / path)
+
+    for keys in BUNDLED_FILES:
+        block = config
+        for key in keys[:-1]:
+            block = block[key]
+        block[keys[-1]] = resolved(block[keys[-1]])
+    schemes = config["clip"]["schemes"]
+    for name in schemes:
+        schemes[name] = resolved(schemes[name])
+
+
+def check_study(config: dict) -> None:
+    """A run needs a study: without images.root there is nothing to do, and the fix is a --configfile."""
+    if not (config.get("images") or {}).get("root"):
+        raise ConfigError(
+            "images.root: your configuration names no image folder. A --configfile replaces "
+            "config/config.yaml entirely, so it must set images.root (and posts.path if you have a posts "
+            "table); copy config/config.yaml as a start."
+        )
+
+
+def model_file_problems(config: dict, key: str) -> list[str]:
+    spec = model_spec(config, key)
+    problems = []
+    if spec.model_config:
+        config_path = Path(spec.model_config)
+        if not config_path.is_file():
+            problems.append(f"{key}.model_config: no file at '{config_path}'.")
+        elif config_path.stem != spec.model:
+            problems.append(
+                f"{key}.model is '{spec.model}' but {key}.model_config defines '{config_path.stem}' "
+                f"(the file name); set {key}.model: {config_path.stem}."
+            )
+    if spec.pretrained_is_file and not Path(spec.pretrained).is_file():
+        problems.append(f"{key}.pretrained: '{spec.pretrained}' looks like a checkpoint file, but there is no such file.")
+    return problems
+
+
+def config_problems(config: dict, uses_conda: bool = False) -> list[str]:
+    """Every problem found, so the researcher can fix them all in one go.
+
+    `uses_conda`: the rules' own environments bring their programs (Tesseract), so this machine's are not checked.
+    """
     problems = []
     root = Path(config["images"]["root"])
     if not root.is_dir():
@@ -46,25 +109,124 @@ def config_problems(config: dict) -> list[str]:
     posts = config.get("posts", {})
     if posts.get("path") and not Path(posts["path"]).is_file():
         problems.append(f"posts.path: no file at '{posts['path']}'. Fix the path, or set posts.path: null.")
-    for name, path in config["clip"]["schemes"].items():
-        if not Path(path).is_file():
-            problems.append(f"clip.schemes.{name}: no scheme file at '{path}'.")
-    clip = config["clip"]
-    if clip.get("model_config"):
-        config_path = Path(clip["model_config"])
-        if not config_path.is_file():
-            problems.append(f"clip.model_config: no file at '{config_path}'.")
-        elif config_path.stem != clip["model"]:
-            problems.append(
-                f"clip.model is '{clip['model']}' but clip.model_config defines '{config_path.stem}' "
-                f"(the file name); set clip.model: {config_path.stem}."
-            )
+    problems += scheme_problems(config)
+    problems += model_file_problems(config, "clip")
     problems += frames_problems(config)
-    spec = model_spec(config)
-    if spec.pretrained_is_file and not Path(spec.pretrained).is_file():
-        problems.append(
-            f"clip.pretrained: '{spec.pretrained}' looks like a checkpoint file, but there is no such file."
-        )
+    problems += ensemble_problems(config, uses_conda)
+    problems += consensus_problems(config)
+    return problems
+
+
+def scheme_problems(config: dict) -> list[str]:
+    """Every scheme is read at start-up: a mistake in one must not wait for hours of embedding to show."""
+    from .schemes import SchemeError, load_scheme
+
+    problems = []
+    for name, path in config["clip"]["schemes"].items():
+        try:
+            load_scheme(name, path)
+        except SchemeError as exc:
+            problems.append(str(exc))
+    return problems
+
+
+def llm_key_problems(config: dict) -> list[str]:
+    from .llm.client import LLMConfigError, LLMSettings, api_key
+
+    try:
+        api_key(LLMSettings.from_config(config["llm"]))
+    except LLMConfigError as exc:
+        return [str(exc)]
+    return []
+
+
+def ensemble_problems(config: dict, uses_conda: bool = False) -> list[str]:
+    """The signals and the ensemble prompt are checked before anything runs, like frame coding."""
+    ensemble = config["ensemble"]
+    if not ensemble["enabled"]:
+        return []
+    signals = config["signals"]
+    problems = []
+    if "ocr" in ensemble["signals"] and not uses_conda:
+        from .signals.ocr import tesseract_problems
+
+        problems += tesseract_problems(signals["ocr"]["languages"])
+    if "tags" in ensemble["signals"]:
+        from .signals.tags import VocabularyError, load_vocabulary
+
+        try:
+            load_vocabulary(signals["tags"]["vocabulary"])
+        except VocabularyError as exc:
+            problems.append(str(exc))
+    if "captions" in ensemble["signals"]:
+        if signals["captions"]["method"] == "llm":
+            if not Path(signals["captions"]["prompt"]).is_file():
+                problems.append(f"signals.captions.prompt: no prompt template at '{signals['captions']['prompt']}'.")
+            problems += llm_key_problems(config)
+        else:
+            problems += model_file_problems(config, "signals.captions")
+    if "objects" in ensemble["signals"]:
+        weights = signals["objects"]["weights"]
+        if weights and (weights.endswith((".pth", ".pt")) or "/" in weights) and not Path(weights).is_file():
+            problems.append(f"signals.objects.weights: no file at '{weights}'.")
+    if "vision" in ensemble["signals"]:
+        if not os.environ.get(signals["vision"]["api_key_env"]):
+            problems.append(
+                f"signals.vision.api_key_env: the environment variable {signals['vision']['api_key_env']} is not set. "
+                "Export your Google Cloud API key, or take vision out of ensemble.signals."
+            )
+    if ensemble["classify"]:
+        from .tasks.prompts import BlockPrompt, PromptError
+
+        try:
+            BlockPrompt(ensemble["prompt"], ("instructions", "image"), "ensemble.prompt")
+        except PromptError as exc:
+            problems.append(str(exc))
+        if ensemble.get("filters") and not config["posts"].get("path"):
+            problems.append("ensemble.filters: filtering on post columns needs a posts table; set posts.path.")
+        if ensemble.get("post_text_column") and not config["posts"].get("path"):
+            problems.append("ensemble.post_text_column: the post's text needs a posts table; set posts.path.")
+        problems += llm_key_problems(config)
+    return list(dict.fromkeys(problems))
+
+
+def consensus_problems(config: dict) -> list[str]:
+    """consensus.frames must name a scheme, a codebook variable of it, and map its values onto the scheme's categories."""
+    mapping = config["consensus"]["frames"]
+    if not mapping:
+        return []
+    from .schemes import SchemeError, load_scheme
+    from .tasks.codebook import CodebookError, load_codebook
+
+    problems = []
+    if not config["frames"]["enabled"]:
+        problems.append("consensus.frames: maps frame variables, but frames.enabled is false; enable frame coding or remove it.")
+        return problems
+    try:
+        variables = {v.column: v for v in load_codebook(config["frames"]["codebook"]).variables}
+    except CodebookError:
+        return problems  # frames_problems names it
+    for scheme_name, rule in mapping.items():
+        where = f"consensus.frames.{scheme_name}"
+        if scheme_name not in config["clip"]["schemes"]:
+            problems.append(f"{where}: there is no scheme '{scheme_name}' in clip.schemes.")
+            continue
+        variable = variables.get(rule["variable"])
+        if variable is None or variable.type != "categorical":
+            problems.append(
+                f"{where}.variable: '{rule['variable']}' is not a categorical variable of the codebook "
+                f"(Group_Variable, one of {', '.join(c for c, v in variables.items() if v.type == 'categorical')})."
+            )
+            continue
+        try:
+            categories = load_scheme(scheme_name, config["clip"]["schemes"][scheme_name]).categories
+        except SchemeError:
+            continue  # scheme_problems names it
+        for value, category in rule["values"].items():
+            if value not in variable.values:
+                problems.append(f"{where}.values: '{value}' is not a value of {rule['variable']} ({', '.join(variable.values)}).")
+            if category not in categories:
+                problems.append(f"{where}.values.{value}: '{category}' is not a category of {scheme_name} ({', '.join(categories)}).")
     return problems
 
 
@@ -74,7 +236,6 @@ def frames_problems(config: dict) -> list[str]:
     if not frames.get("enabled"):
         return []
     from .tasks.codebook import CodebookError, load_codebook
-    from .llm.client import LLMConfigError, LLMSettings, api_key
 
     problems = []
     try:
@@ -85,11 +246,7 @@ def frames_problems(config: dict) -> list[str]:
         problems.append(f"frames.prompt: no prompt template at '{frames['prompt']}'.")
     if frames.get("filters") and not (config.get("posts") or {}).get("path"):
         problems.append("frames.filters: filtering on post columns needs a posts table; set posts.path.")
-    try:
-        api_key(LLMSettings.from_config(config["llm"]))
-    except LLMConfigError as exc:
-        problems.append(str(exc))
-    return problems
+    return problems + llm_key_problems(config)
 
 
 def check_schema(config: dict, schema_path: str | Path) -> None:
@@ -101,8 +258,8 @@ def check_schema(config: dict, schema_path: str | Path) -> None:
         )
 
 
-def check_config(config: dict) -> None:
+def check_config(config: dict, uses_conda: bool = False) -> None:
     """Stop with every problem of a validated configuration listed (files that must exist, names that must agree)."""
-    problems = config_problems(config)
+    problems = list(dict.fromkeys(config_problems(config, uses_conda)))
     if problems:
         raise ConfigError("The configuration has problems:\n  - " + "\n  - ".join(problems))

@@ -153,3 +153,9 @@ def configured_image_paths(config: dict) -> list[str]:
         )
         post_paths = links["path"].dropna().tolist()
     return all_image_paths(images["root"], images["extensions"], post_paths)
+
+
+def decodable_images(manifest: pd.DataFrame, root: str | Path) -> list[tuple[str, str]]:
+    """(image_id, absolute path) of each distinct decodable image: what every model step works on."""
+    usable = manifest[manifest["status"] == "ok"].drop_duplicates("image_id")
+    return [(image_id, str(absolute_path(path, root))) for image_id, path in zip(usable["image_id"], usable["path"])]

@@ -13,6 +13,7 @@ import numpy as np
 import pyarrow as pa
 
 from ..images import DEFAULT_MAX_PIXELS, image_batches
+from ..manifest import decodable_images
 from ..store import Committer, PartStore
 
 
@@ -109,14 +110,7 @@ def shard_of(image_id: str, shards: int) -> int:
 
 def shard_items(manifest, root: str | Path, shard: int, shards: int) -> list[tuple[str, str]]:
     """(image_id, absolute path) for each distinct decodable image of one shard."""
-    from ..posts import absolute_path
-
-    usable = manifest[manifest["status"] == "ok"].drop_duplicates("image_id")
-    return [
-        (image_id, str(absolute_path(path, root)))
-        for image_id, path in zip(usable["image_id"], usable["path"])
-        if shard_of(image_id, shards) == shard
-    ]
+    return [(image_id, path) for image_id, path in decodable_images(manifest, root) if shard_of(image_id, shards) == shard]
 
 
 def shard_table(image_ids: list[str], matrix: np.ndarray, failures: dict[str, str]) -> pa.Table:

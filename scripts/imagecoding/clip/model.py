@@ -5,21 +5,16 @@ from __future__ import annotations
 import logging
 import os
 import re
-import socket
-from urllib.parse import urlparse
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..images import file_sha256
+from ..weights import WeightsUnavailable, reachable
 
 HF_HUB_PREFIX = "hf-hub:"
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors", ".ckpt")
 
 log = logging.getLogger(__name__)
-
-
-class WeightsUnavailable(RuntimeError):
-    """CLIP weights could not be obtained; the message says why and what to set instead."""
 
 
 @dataclass(frozen=True)
@@ -29,6 +24,7 @@ class ModelSpec:
     model: str
     pretrained: str | None
     model_config: str | None = None
+    key: str = "clip"  # the config block it comes from, for messages (clip, signals.captions)
 
     @property
     def pretrained_is_file(self) -> bool:
@@ -78,22 +74,13 @@ def register_model_config(path: str | Path) -> str:
 
     path = Path(path)
     if not path.is_file():
-        raise WeightsUnavailable(f"clip.model_config: no file at '{path}'.")
+        raise WeightsUnavailable(f"model_config: no file at '{path}'.")
     open_clip.add_model_config(path)
     return path.stem
 
 
 def hub_reachable(timeout: float = 5.0) -> bool:
-    """Whether a TCP connection to the Hub opens quickly. Behind a proxy we cannot tell, so we assume yes."""
-    if any(os.environ.get(name) for name in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
-        return True
-    endpoint = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
-    port = endpoint.port or (443 if endpoint.scheme == "https" else 80)
-    try:
-        socket.create_connection((endpoint.hostname, port), timeout=timeout).close()
-        return True
-    except OSError:
-        return False
+    return reachable(os.environ.get("HF_ENDPOINT", "https://huggingface.co"), timeout)
 
 
 def _cache_only_when_offline() -> None:
@@ -107,14 +94,14 @@ def _cache_only_when_offline() -> None:
 
 def _offline_message(spec: ModelSpec, exc: BaseException) -> str:
     return (
-        f"Cannot get the CLIP weights clip.model='{spec.model}', clip.pretrained='{spec.pretrained}': they are "
+        f"Cannot get the weights {spec.key}.model='{spec.model}', {spec.key}.pretrained='{spec.pretrained}': they are "
         "not in the local cache and the Hugging Face Hub cannot be reached (no internet, a proxy, or "
         "HF_HUB_OFFLINE=1).\n"
         "Fix, either:\n"
         "  - run once on a machine with internet access: the weights are then cached (in HF_HOME, or in "
-        "clip.cache_dir if set) and later runs work offline;\n"
-        "  - or download the checkpoint file elsewhere and set clip.pretrained to its local path, e.g. "
-        "clip.pretrained: /data/models/open_clip_pytorch_model.bin\n"
+        "models.cache_dir if set) and later runs work offline;\n"
+        f"  - or download the checkpoint file elsewhere and set {spec.key}.pretrained to its local path, e.g. "
+        f"{spec.key}.pretrained: /data/models/open_clip_pytorch_model.bin\n"
         f"Detail: {exc}"
     )
 
@@ -127,30 +114,31 @@ def load_clip(spec: ModelSpec, device: str = "cpu", cache_dir: str | None = None
         name = register_model_config(spec.model_config)
         if spec.model != name:
             raise WeightsUnavailable(
-                f"clip.model is '{spec.model}' but clip.model_config '{spec.model_config}' defines "
-                f"the model '{name}' (its file name); set clip.model: {name}."
+                f"{spec.key}.model is '{spec.model}' but {spec.key}.model_config '{spec.model_config}' defines "
+                f"the model '{name}' (its file name); set {spec.key}.model: {name}."
             )
     model_name, pretrained = spec.model, spec.pretrained
     if pretrained and pretrained.startswith(HF_HUB_PREFIX):
         model_name, pretrained = pretrained, None
     if not model_name.startswith(HF_HUB_PREFIX) and model_name not in open_clip.list_models():
         raise WeightsUnavailable(
-            f"clip.model: '{model_name}' is not an open_clip architecture. Use one of open_clip.list_models() "
-            "(e.g. ViT-B-32), an 'hf-hub:org/name' repository, or give clip.model_config."
+            f"{spec.key}.model: '{model_name}' is not an open_clip architecture. Use one of open_clip.list_models() "
+            f"(e.g. ViT-B-32), an 'hf-hub:org/name' repository, or give {spec.key}.model_config."
         )
     if spec.pretrained_is_file and not Path(spec.pretrained).is_file():
-        raise WeightsUnavailable(f"clip.pretrained: no checkpoint file at '{spec.pretrained}'.")
+        raise WeightsUnavailable(f"{spec.key}.pretrained: no checkpoint file at '{spec.pretrained}'.")
     if pretrained and not spec.pretrained_is_file:
         known = open_clip.list_pretrained_tags_by_model(model_name)
         if pretrained not in known:
             raise WeightsUnavailable(
-                f"clip.pretrained: '{pretrained}' is not a known weights tag for {model_name}. "
+                f"{spec.key}.pretrained: '{pretrained}' is not a known weights tag for {model_name}. "
                 f"Known tags: {', '.join(known) or 'none'}; or give a local checkpoint file."
             )
     if not pretrained and not model_name.startswith(HF_HUB_PREFIX):
         log.warning(
-            "clip.pretrained is empty: %s has RANDOM weights. Categories are meaningless; use this only "
+            "%s.pretrained is empty: %s has RANDOM weights. Categories are meaningless; use this only "
             "to measure speed.",
+            spec.key,
             model_name,
         )
     if spec.uses_hub or (pretrained and not spec.pretrained_is_file):

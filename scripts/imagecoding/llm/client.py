@@ -22,6 +22,7 @@ from ..images import DEFAULT_MAX_PIXELS, upload_jpeg
 log = logging.getLogger(__name__)
 
 DETAIL_SIDES = {"low": 512, "high": 1024, "auto": 1024}
+IMAGE_TOKENS_LOW = 85  # OpenAI's fixed cost of a low-detail image
 
 class LLMConfigError(RuntimeError):
     """A mistake that makes every request fail (key, model, endpoint): the run stops with the fix."""

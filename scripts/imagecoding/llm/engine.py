@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 # Statuses of rows that hold a model's answer (paid for), usable or not.
 ANSWERED = ("ok", "invalid", "unparseable", "refused")
 ANSWER_COLUMNS = ["status", "error", "raw", "model", "prompt_tokens", "completion_tokens", "cost_usd", "cached", "request_key"]
+LEDGER_COLUMNS = ["image_id", "request_key", "model", "prompt_tokens", "completion_tokens", "cost_usd", "cached", "task"]
 
 
 class InputUnavailable(Exception):
@@ -57,6 +58,8 @@ class Task(Protocol):
     def check(self, answer: object) -> tuple[dict, list[str]]: ...  # values (None where invalid), problems
 
     def estimated_tokens(self) -> tuple[float, float]: ...  # prompt, completion: when the cache has no averages
+
+    def input_problem(self, request: Request) -> InputUnavailable | None: ...  # known without building the body
 
 
 @dataclass
@@ -251,8 +254,9 @@ class Engine:
 
     def estimate(self, task: Task, requests: list[Request]) -> Estimate:
         """What answering would request and cost, counting what the cache already holds; sends nothing."""
-        cached = len(self.cache.get_many([r.key for r in requests]))
-        to_request = len(requests) - cached
+        found = self.cache.get_many([r.key for r in requests])
+        cached = len(found)
+        to_request = sum(1 for r in requests if r.key not in found and task.input_problem(r) is None)
         prompt, completion = self.tokens_per_request(task)
         notes = []
         if self.cache.token_means(self.settings.model, task.name) is None:
@@ -306,8 +310,12 @@ def answers_table(task: Task, requests: list[Request], outcomes: dict[str, Outco
     return table.astype({"prompt_tokens": "Int64", "completion_tokens": "Int64", "cost_usd": "float64", "cached": "bool"})
 
 
-def cost_ledger(table: pd.DataFrame, task_name: str) -> pd.DataFrame:
-    """Every answer a task's table uses, with what it cost when it was paid for and whether it came from the cache."""
+def cost_ledger(table: pd.DataFrame | None, task_name: str) -> pd.DataFrame:
+    """Every answer a task's table uses, with what it cost when it was paid for and whether it came from the cache.
+
+    None gives the empty ledger of a step that asked no LLM (captions made locally).
+    """
+    if table is None:
+        return pd.DataFrame(columns=LEDGER_COLUMNS)
     paid = table[table["status"].isin(ANSWERED)]
-    ledger = paid[["image_id", "request_key", "model", "prompt_tokens", "completion_tokens", "cost_usd", "cached"]]
-    return ledger.assign(task=task_name).reset_index(drop=True)
+    return paid.assign(task=task_name)[LEDGER_COLUMNS].reset_index(drop=True)

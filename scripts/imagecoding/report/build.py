@@ -14,8 +14,10 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from ..images import ImageProblem, upload_jpeg
 from ..posts import absolute_path
+from .consensus import consensus_view, format_cell
 from .frames import FramesResult, frames_view
 from .schemes import SchemeResult, right_wrong_items, scheme_view
+from .signals import ensemble_view, image_notes, signals_view
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -74,8 +76,16 @@ def build_report(
     workers: int = 1,
     check_sample: int = 100,
     frames: FramesResult | None = None,
+    signals: dict[str, pd.DataFrame] | None = None,
+    ensemble: pd.DataFrame | None = None,
+    consensus: dict[str, pd.DataFrame] | None = None,
+    agreement: pd.DataFrame | None = None,
 ) -> Path:
-    """Render the report folder and return the path of its index.html."""
+    """Render the report folder and return the path of its index.html.
+
+    `signals` maps a signal's name to its table, `consensus` a scheme to its consensus table;
+    `agreement` is consensus/agreement.csv. Each adds its section when given.
+    """
     out_dir = Path(out_dir)
     if out_dir.exists():
         shutil.rmtree(out_dir)
@@ -98,6 +108,15 @@ def build_report(
         for variable in frames_section["variables"]:
             for row in variable["rows"]:
                 wanted.update(row["sample"])
+    ensemble_section = None
+    if ensemble is not None:
+        categories = {r.name: r.categories for r in schemes}
+        ensemble_section = ensemble_view(ensemble, categories, first_path.to_dict(), settings.max_failures)
+    consensus_sections = []
+    for scheme, table in (consensus or {}).items():
+        section = consensus_view(scheme, table, agreement, max(1, settings.samples_per_category), rng)
+        consensus_sections.append(section)
+        wanted.update(item["image_id"] for item in section["gallery"])
     sources = {i: str(absolute_path(first_path[i], root)) for i in sorted(wanted) if i in first_path.index}
     thumbs = make_thumbnails(sources, out_dir, settings.thumbnail_size, workers)
     paths = {i: first_path[i] for i in sources}
@@ -110,6 +129,7 @@ def build_report(
         lstrip_blocks=True,
     )
     env.filters["pct"] = _format_percent
+    env.filters["agreement"] = format_cell
     context = {
         "title": settings.title,
         "settings": settings,
@@ -126,6 +146,10 @@ def build_report(
         },
         "schemes": views,
         "frames": frames_section,
+        "signals": signals_view(signals) if signals else None,
+        "ensemble": ensemble_section,
+        "consensus": consensus_sections,
+        "notes": image_notes(merged, [r.name for r in schemes]),
         "thumbs": thumbs,
         "paths": paths,
         "failures": failures.head(settings.max_failures).to_dict("records"),
@@ -146,14 +170,19 @@ def build_report(
     return out_dir / "index.html"
 
 
-def failure_table(manifest: pd.DataFrame, embed_failures: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Every file that did not make it through, with the step, the status and the reason."""
+def failure_table(manifest: pd.DataFrame, step_failures: dict[str, pd.DataFrame] | None = None) -> pd.DataFrame:
+    """Every file or image that did not make it through a step, with the step, the status and the reason.
+
+    `step_failures` maps a step (clip_embed, signals_ocr, ...) to its rows whose status is not ok.
+    """
     failed = manifest[manifest["status"] != "ok"][["path", "image_id", "status", "error"]].copy()
     failed.insert(0, "step", "manifest")
-    if embed_failures is not None and len(embed_failures):
-        paths = manifest.drop_duplicates("image_id").set_index("image_id")["path"]
-        extra = embed_failures[["image_id", "status", "error"]].copy()
-        extra.insert(0, "path", extra["image_id"].map(paths))
-        extra.insert(0, "step", "clip_embed")
-        failed = pd.concat([failed, extra], ignore_index=True)
-    return failed.reset_index(drop=True)
+    paths = manifest.drop_duplicates("image_id").set_index("image_id")["path"]
+    parts = [failed]
+    for step, rows in (step_failures or {}).items():
+        if len(rows):
+            extra = rows[["image_id", "status", "error"]].copy()
+            extra.insert(0, "path", extra["image_id"].map(paths))
+            extra.insert(0, "step", step)
+            parts.append(extra)
+    return pd.concat(parts, ignore_index=True).reset_index(drop=True)

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from ..llm.engine import ANSWERED
 from ..tasks.codebook import Variable
+from .answers import answers_view
 
 if TYPE_CHECKING:
     from .build import ReportSettings
@@ -48,26 +48,4 @@ def frames_view(result: FramesResult, paths: dict[str, str], settings: ReportSet
                 rows.append({"value": label, "count": n, "share": 100.0 * n / len(coded) if len(coded) else 0.0,
                              "sample": sample if variable.type in ("categorical", "boolean") else []})
         variables.append({"column": column, "type": variable.type, "description": variable.description, "rows": rows})
-    failed = table[table["status"] != "ok"]
-    cost = {
-        "model": str(table["model"].iloc[0]) if len(table) else "",
-        "images": len(table),
-        "answers": int(table["status"].isin(ANSWERED).sum()),
-        "from_cache": int(table["cached"].sum()),
-        "total_usd": float(table["cost_usd"].sum()),
-        "paid_this_run_usd": float(table.loc[~table["cached"], "cost_usd"].sum()),
-        "prompt_tokens": int(table["prompt_tokens"].fillna(0).sum()),
-        "completion_tokens": int(table["completion_tokens"].fillna(0).sum()),
-        "skipped_budget": int((table["status"] == "skipped_budget").sum()),
-    }
-    cost["per_image_usd"] = cost["total_usd"] / max(1, cost["answers"])
-    return {
-        "variables": variables,
-        "status_counts": {str(k): int(v) for k, v in table["status"].value_counts().items()},
-        "failures": [
-            {"image_id": r["image_id"], "path": paths.get(r["image_id"], ""), "status": r["status"], "error": r["error"]}
-            for r in failed.head(settings.max_failures).to_dict("records")
-        ],
-        "failures_total": len(failed),
-        "cost": cost,
-    }
+    return {"variables": variables, **answers_view(table, paths, settings.max_failures)}

@@ -9,16 +9,13 @@ from pathlib import Path
 import pandas as pd
 
 from ..images import ImageProblem, file_sha256, upload_jpeg
-from ..llm.client import DETAIL_SIDES, LLMSettings, UploadSettings, image_part, request_body, request_digest, request_key
+from ..llm.client import DETAIL_SIDES, IMAGE_TOKENS_LOW, LLMSettings, UploadSettings, image_part, request_body, request_digest, request_key
 from ..llm.engine import Engine, InputUnavailable, Request
 from ..posts import absolute_path
 from .codebook import Codebook, load_codebook
 from .prompts import render_prompt
 from .run import LLMRun
 from .selection import posts_with_images, select_images
-
-IMAGE_TOKENS_LOW = 85  # OpenAI's fixed cost of a low-detail image
-
 
 class FrameTask:
     """Requests for one codebook, prompt and upload setting; the cache key needs no image bytes."""
@@ -62,6 +59,9 @@ class FrameTask:
         except ImageProblem as problem:
             raise InputUnavailable("image_failed", f"{problem.status}: {problem.detail}") from None
         return request_body(self.settings, [{"role": "user", "content": content}], self.schema, self.codebook.name)
+
+    def input_problem(self, request: Request) -> InputUnavailable | None:
+        return None  # an image that fails to load shows only when its body is built
 
     def check(self, answer) -> tuple[dict, list[str]]:
         return self.codebook.check_answer(answer)

@@ -1,0 +1,47 @@
+rule ensemble_classify:
+    input:
+        manifest="results/manifest.parquet",
+        signals=signal_results(),
+        prompt=config["ensemble"]["prompt"],
+        schemes=[config["clip"]["schemes"][s] for s in SCHEMES],
+        posts=posts_table,
+    output:
+        table="results/ensemble/categories.parquet",
+        ledger="results/llm/cost/ensemble.csv",
+    log:
+        "logs/ensemble/classify.log",
+    benchmark:
+        "benchmarks/ensemble/classify.tsv"
+    conda:
+        "../envs/llm.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=1440,
+    params:
+        llm=llm_params(),
+        ensemble=config["ensemble"],
+    script:
+        "../scripts/ensemble_classify.py"
+
+
+rule consensus:
+    input:
+        scores=expand("results/clip/{scheme}.parquet", scheme=SCHEMES),
+        schemes=[config["clip"]["schemes"][s] for s in SCHEMES],
+        ensemble=ensemble_results(),
+        frames=frame_results() if MAPPED_FRAMES else [],
+    output:
+        tables=expand("results/consensus/{scheme}.parquet", scheme=SCHEMES),
+        agreement="results/consensus/agreement.csv",
+    log:
+        "logs/consensus.log",
+    conda:
+        "../envs/core.yaml"
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    params:
+        frames=config["consensus"]["frames"],
+    script:
+        "../scripts/consensus.py"

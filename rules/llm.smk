@@ -1,0 +1,62 @@
+# What every LLM task shares: one cost ledger, and estimates that send nothing.
+
+
+rule llm_ledger:
+    input:
+        expand("results/llm/cost/{task}.csv", task=LLM_TASKS),
+    output:
+        "results/llm/cost.csv",
+    log:
+        "logs/llm/ledger.log",
+    conda:
+        "../envs/core.yaml"
+    script:
+        "../scripts/llm_ledger.py"
+
+
+# Not part of `all`: `snakemake llm_estimate` prints what every enabled LLM task would request and
+# cost (frames_estimate and ensemble_estimate one task each), counting the cache; it sends nothing.
+rule llm_estimate:
+    input:
+        manifest="results/manifest.parquet",
+        signals=signal_results() if CLASSIFY else [],
+        posts=posts_table,
+    log:
+        "logs/llm/estimate.log",
+    localrule: True
+    conda:
+        "../envs/llm.yaml"
+    params:
+        tasks=LLM_TASKS,
+        llm=llm_params(),
+        frames=config["frames"],
+        ensemble=config["ensemble"],
+    script:
+        "../scripts/llm_estimate.py"
+
+
+use rule llm_estimate as frames_estimate with:
+    input:
+        manifest="results/manifest.parquet",
+        posts=posts_table,
+    log:
+        "logs/llm/frames_estimate.log",
+    params:
+        tasks=["frames"],
+        llm=llm_params(),
+        frames=config["frames"],
+        ensemble=config["ensemble"],
+
+
+use rule llm_estimate as ensemble_estimate with:
+    input:
+        manifest="results/manifest.parquet",
+        signals=signal_results(),
+        posts=posts_table,
+    log:
+        "logs/llm/ensemble_estimate.log",
+    params:
+        tasks=["ensemble"],
+        llm=llm_params(),
+        frames=config["frames"],
+        ensemble=config["ensemble"],

@@ -1,0 +1,153 @@
+localrules:
+    objects_weights,
+    captions_weights,
+
+
+# Like clip_weights: the only networked steps of the signals, run where Snakemake runs.
+rule objects_weights:
+    output:
+        "results/signals/objects_weights.json",
+    log:
+        "logs/signals/objects_weights.log",
+    conda:
+        "../envs/signals_objects.yaml"
+    params:
+        model=config["signals"]["objects"]["model"],
+        weights=config["signals"]["objects"]["weights"],
+        cache_dir=config["models"]["cache_dir"],
+    script:
+        "../scripts/objects_weights.py"
+
+
+rule captions_weights:
+    output:
+        "results/signals/captions_weights.json",
+    log:
+        "logs/signals/captions_weights.log",
+    conda:
+        "../envs/signals_captions.yaml"
+    params:
+        model=captions_model_params(),
+        cache_dir=config["models"]["cache_dir"],
+    script:
+        "../scripts/clip_weights.py"
+
+
+rule signals_ocr:
+    input:
+        manifest="results/manifest.parquet",
+    output:
+        "results/signals/ocr.parquet",
+    log:
+        "logs/signals/ocr.log",
+    benchmark:
+        "benchmarks/signals/ocr.tsv"
+    conda:
+        "../envs/signals_ocr.yaml"
+    threads: workflow.cores
+    resources:
+        mem_mb=4000,
+        runtime=1440,
+    params:
+        ocr=config["signals"]["ocr"],
+        store_dir=config["signals"]["store_dir"],
+        flush_every=config["signals"]["flush_every"],
+        flush_seconds=config["signals"]["flush_seconds"],
+    script:
+        "../scripts/signals_ocr.py"
+
+
+rule signals_objects:
+    input:
+        manifest="results/manifest.parquet",
+        weights="results/signals/objects_weights.json",
+    output:
+        "results/signals/objects.parquet",
+    log:
+        "logs/signals/objects.log",
+    benchmark:
+        "benchmarks/signals/objects.tsv"
+    conda:
+        "../envs/signals_objects.yaml"
+    threads: config["signals"]["objects"]["workers"] + 1
+    resources:
+        mem_mb=8000,
+        runtime=1440,
+    params:
+        objects=config["signals"]["objects"],
+        cache_dir=config["models"]["cache_dir"],
+        store_dir=config["signals"]["store_dir"],
+        flush_every=config["signals"]["flush_every"],
+        flush_seconds=config["signals"]["flush_seconds"],
+    script:
+        "../scripts/signals_objects.py"
+
+
+rule signals_tags:
+    input:
+        shards=expand("results/clip/embeddings/{shard}.parquet", shard=SHARDS),
+        weights="results/clip/weights.json",
+        vocabulary=config["signals"]["tags"]["vocabulary"],
+    output:
+        "results/signals/tags.parquet",
+    log:
+        "logs/signals/tags.log",
+    conda:
+        "../envs/clip.yaml"
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    params:
+        template=config["signals"]["tags"]["template"],
+        top_k=config["signals"]["tags"]["top_k"],
+        min_prob=config["signals"]["tags"]["min_prob"],
+        device=config["clip"]["device"],
+        cache_dir=config["models"]["cache_dir"],
+    script:
+        "../scripts/signals_tags.py"
+
+
+rule signals_captions:
+    input:
+        unpack(caption_inputs),
+    output:
+        table="results/signals/captions.parquet",
+        ledger="results/llm/cost/captions.csv",
+    log:
+        "logs/signals/captions.log",
+    benchmark:
+        "benchmarks/signals/captions.tsv"
+    conda:
+        "../envs/signals_captions.yaml"
+    threads: config["signals"]["captions"]["workers"] + 1
+    resources:
+        mem_mb=8000,
+        runtime=1440,
+    params:
+        captions=config["signals"]["captions"],
+        llm=llm_params() if CAPTIONS_BY_LLM else {},
+        cache_dir=config["models"]["cache_dir"],
+        store_dir=config["signals"]["store_dir"],
+        flush_every=config["signals"]["flush_every"],
+        flush_seconds=config["signals"]["flush_seconds"],
+    script:
+        "../scripts/signals_captions.py"
+
+
+rule signals_vision:
+    input:
+        manifest="results/manifest.parquet",
+    output:
+        "results/signals/vision.parquet",
+    log:
+        "logs/signals/vision.log",
+    conda:
+        "../envs/signals_vision.yaml"
+    resources:
+        mem_mb=2000,
+        runtime=1440,
+    params:
+        vision=config["signals"]["vision"],
+        cache=config["llm"]["cache"],
+    script:
+        "../scripts/signals_vision.py"

@@ -1,0 +1,38 @@
+"""Snakemake entry for rule consensus: each method's category per image, the majority, and pairwise agreement."""
+
+import logging
+import sys
+
+sys.stderr = open(snakemake.log[0], "w", buffering=1)
+logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(message)s")
+
+import pandas as pd
+
+from imagecoding.consensus import consensus_table, frames_as_scheme, pairwise_agreement
+from imagecoding.schemes import load_scheme
+
+config = snakemake.config
+schemes = sorted(config["clip"]["schemes"])
+ensemble = pd.read_parquet(snakemake.input.ensemble[0]) if snakemake.input.ensemble else None
+frames = pd.read_parquet(snakemake.input.frames[0]) if snakemake.input.frames else None
+mapping = snakemake.params.frames
+agreement = []
+for scheme_name, scores_path, output in zip(schemes, snakemake.input.scores, snakemake.output.tables):
+    scheme = load_scheme(scheme_name, config["clip"]["schemes"][scheme_name])
+    scores = pd.read_parquet(scores_path)
+    methods = {"clip": scores.set_index("image_id")[scheme_name]}
+    if ensemble is not None:
+        answered = ensemble[ensemble["status"].isin(["ok", "invalid"])]
+        methods["ensemble"] = answered.set_index("image_id")[scheme_name]
+    if frames is not None and scheme_name in mapping:
+        rule = mapping[scheme_name]
+        methods["frames"] = frames_as_scheme(frames, rule["variable"], rule["values"], list(scheme.categories))
+    table = consensus_table(list(scores["image_id"]), methods)
+    pairs = pairwise_agreement(scheme_name, table, list(methods), list(scheme.categories))
+    agreement.append(pairs)
+    logging.info(
+        "%s: %d images, methods %s, %d split\n%s", scheme_name, len(table), ", ".join(methods), int(table["split"].sum()),
+        pairs.to_string(index=False),
+    )
+    table.to_parquet(output, index=False)
+pd.concat(agreement, ignore_index=True).to_csv(snakemake.output.agreement, index=False)

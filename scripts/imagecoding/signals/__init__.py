@@ -1,0 +1,1 @@
+"""Signals: text about each image (OCR, detected objects, CLIP tags, captions, Cloud Vision), one table each."""

@@ -1,0 +1,85 @@
+"""Captions: a sentence describing each image, generated locally by open_clip's CoCa.
+
+open_clip's own `generate()` needs transformers' BeamSearchScorer, which transformers 4.56 removed
+and which older releases only offer beside a huggingface_hub older than the one pinned here. So the
+decoding loop is ours: greedy, with a minimum length and a repetition penalty, over CoCa's own forward.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+import pyarrow as pa
+
+from ..images import DEFAULT_MAX_PIXELS, image_batches
+from .run import loader_failure, rows_table
+
+SCHEMA = pa.schema(
+    [
+        ("image_id", pa.string()),
+        ("text", pa.string()),
+        ("status", pa.string()),
+        ("error", pa.string()),
+    ]
+)
+MERGE_COLUMNS = ["text"]
+
+START, END = 49406, 49407  # CLIP tokenizer's start- and end-of-text tokens
+
+
+def generate_tokens(model, images, max_length: int = 30, min_length: int = 5, repetition_penalty: float = 1.2):
+    """Greedy CoCa decoding of a batch: token ids starting with START, each row ending at END or max_length."""
+    import torch
+
+    latent, embeddings = model._encode_image(images)  # once per batch, not once per token
+    text = torch.full((images.shape[0], 1), START, dtype=torch.long, device=images.device)
+    finished = torch.zeros(images.shape[0], dtype=torch.bool, device=images.device)
+    for step in range(max_length - 1):
+        logits = model(images, text, image_latent=latent, image_embs=embeddings, output_labels=False)["logits"][:, -1]
+        logits = logits.float()
+        said = torch.gather(logits, 1, text)  # tokens already in the caption are made less likely (CTRL's penalty)
+        logits.scatter_(1, text, torch.where(said > 0, said / repetition_penalty, said * repetition_penalty))
+        logits[:, START] = float("-inf")
+        if step < min_length:
+            logits[:, END] = float("-inf")
+        following = logits.argmax(dim=-1)
+        following[finished] = END
+        text = torch.cat([text, following[:, None]], dim=1)
+        finished |= following == END
+        if finished.all():
+            break
+    return text
+
+
+def decode(tokens) -> str:
+    import open_clip
+
+    text = open_clip.decode(tokens)
+    return text.split("<end_of_text>")[0].replace("<start_of_text>", "").strip()
+
+
+def caption_tables(
+    model,
+    preprocess,
+    items: list[tuple[str, str]],
+    device: str = "cpu",
+    batch_size: int = 16,
+    workers: int = 0,
+    max_length: int = 30,
+    min_side: int | None = None,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> Iterator[pa.Table]:
+    """Caption result tables batch by batch; images that fail to load are rows with their status."""
+    import torch
+
+    batches = image_batches(items, preprocess, batch_size, workers, min_side, max_pixels, pin_memory=device == "cuda")
+    with torch.inference_mode():
+        for ids, tensors, failures in batches:
+            rows = [loader_failure(image_id, error) for image_id, error in failures]
+            if tensors is not None:
+                tokens = generate_tokens(model, tensors.to(device), max_length=max_length).cpu()
+                rows += [
+                    {"image_id": image_id, "text": decode(row), "status": "ok", "error": None}
+                    for image_id, row in zip(ids, tokens)
+                ]
+            yield rows_table(rows, SCHEMA)

@@ -1,0 +1,34 @@
+"""Snakemake entry for the estimate rules: print what each enabled LLM task would request and cost; sends nothing."""
+
+import logging
+import sys
+from pathlib import Path
+
+sys.stderr = open(snakemake.log[0], "w", buffering=1)
+logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(message)s")
+
+import pandas as pd
+
+from imagecoding.tasks.run import rule_inputs
+
+config, manifest, posts = rule_inputs(snakemake)
+reports = []
+for task in snakemake.params.tasks:
+    if task == "frames":
+        from imagecoding.tasks.frames import frames_run
+
+        run = frames_run(config, manifest, posts, need_client=False)
+    elif task == "ensemble":
+        from imagecoding.tasks.ensemble import ensemble_run
+
+        signals = {Path(path).stem: pd.read_parquet(path) for path in snakemake.input.signals}
+        run = ensemble_run(config, manifest, signals, posts, need_client=False)
+    else:
+        from imagecoding.manifest import decodable_images
+        from imagecoding.tasks.captions import captions_run
+
+        run = captions_run(config, decodable_images(manifest, config["images"]["root"]), need_client=False)
+    reports.append(run.estimate())
+report = "\n\n".join(reports) or "No LLM task is enabled (frames.enabled, ensemble.enabled, signals.captions.method: llm)."
+logging.info("%s", report)
+print(report, flush=True)  # the terminal: this rule exists to be read

@@ -1,0 +1,14 @@
+"""Snakemake entry for rule llm_ledger: one cost ledger of every LLM task's answers (results/llm/cost.csv)."""
+
+import logging
+import sys
+
+sys.stderr = open(snakemake.log[0], "w", buffering=1)
+logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(message)s")
+
+import pandas as pd
+
+ledgers = [pd.read_csv(path) for path in snakemake.input]
+ledger = pd.concat([l for l in ledgers if len(l)] or ledgers, ignore_index=True)
+logging.info("%d answers, $%.4f in all:\n%s", len(ledger), ledger["cost_usd"].sum(), ledger.groupby("task")["cost_usd"].agg(["count", "sum"]).to_string() if len(ledger) else "")
+ledger.to_csv(snakemake.output[0], index=False)

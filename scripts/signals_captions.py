@@ -1,0 +1,56 @@
+"""Snakemake entry for rule signals_captions: a caption per decodable image, by CoCa locally or by the LLM."""
+
+import json
+import logging
+import os
+import sys
+
+sys.stderr = open(snakemake.log[0], "w", buffering=1)
+logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(message)s")
+for noisy in ("httpx", "openai"):
+    logging.getLogger(noisy).setLevel(logging.WARNING)
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # captions_weights fetched the weights; compute nodes stay offline
+
+import pandas as pd
+
+from imagecoding.llm.engine import cost_ledger
+from imagecoding.manifest import decodable_images
+
+config, params = snakemake.config, snakemake.params
+settings = params.captions
+items = decodable_images(pd.read_parquet(snakemake.input.manifest), config["images"]["root"])
+
+if settings["method"] == "llm":
+    from tqdm import tqdm
+
+    from imagecoding.tasks.captions import captions_from_answers, captions_run
+
+    run = captions_run(dict(config, llm=params.llm, signals=dict(config["signals"], captions=settings)), items)
+    with tqdm(total=len(items), desc="captions", unit="img", file=sys.stderr, mininterval=5) as bar:
+        table = run.execute(progress=bar)
+    ledger = cost_ledger(table, run.task.name)
+    table = captions_from_answers(table)
+else:
+    from imagecoding.clip.model import ModelSpec, load_clip, resolve_device
+    from imagecoding.signals.captions import caption_tables
+    from imagecoding.signals.run import compute_signal, signal_store
+
+    weights = json.load(open(snakemake.input.weights))
+    store_settings = {key: weights[key] for key in ("model", "pretrained", "weights_sha256", "open_clip")}
+    store_settings["max_length"] = settings["max_length"]
+    store = signal_store(params.store_dir, "captions", store_settings)
+
+    def caption(todo):
+        device = resolve_device(settings["device"])
+        spec = ModelSpec(weights["model"], weights["pretrained"], weights["model_config"], key="signals.captions")
+        model, preprocess, _ = load_clip(spec, device=device, cache_dir=params.cache_dir)
+        logging.info("%s on %s, batch size %d", weights["model"], device, settings["batch_size"])
+        return caption_tables(
+            model, preprocess, todo, device, settings["batch_size"], settings["workers"], settings["max_length"],
+            weights["input_size"], config["images"]["max_pixels"],
+        )
+
+    table = compute_signal("captions", items, store, caption, params.flush_every, params.flush_seconds, store_settings)
+    ledger = cost_ledger(None, "captions")
+table.to_parquet(snakemake.output.table, index=False)
+ledger.to_csv(snakemake.output.ledger, index=False)

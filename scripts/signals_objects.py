@@ -1,0 +1,40 @@
+"""Snakemake entry for rule signals_objects: detect COCO objects (and count people) in every decodable image."""
+
+import json
+import logging
+import os
+import sys
+
+sys.stderr = open(snakemake.log[0], "w", buffering=1)
+logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(message)s")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # objects_weights fetched the weights; compute nodes stay offline
+
+import pandas as pd
+
+from imagecoding.clip.model import resolve_device
+from imagecoding.manifest import decodable_images
+from imagecoding.signals.objects import DetectorSpec, detect_tables, load_detector
+from imagecoding.signals.run import compute_signal, signal_store
+
+config, params = snakemake.config, snakemake.params
+fetched = json.load(open(snakemake.input.weights))
+settings = params.objects
+store_settings = {"model": fetched["model"], "weights_sha256": fetched["weights_sha256"], "min_score": settings["min_score"]}
+items = decodable_images(pd.read_parquet(snakemake.input.manifest), config["images"]["root"])
+store = signal_store(params.store_dir, "objects", store_settings)
+
+
+def detect(todo):
+    device = resolve_device(settings["device"])
+    model, preprocess, categories, min_side = load_detector(
+        DetectorSpec(fetched["model"], fetched["weights"]), params.cache_dir, device, settings["min_score"]
+    )
+    logging.info("%s on %s, batch size %d, min score %.2f", fetched["model"], device, settings["batch_size"], settings["min_score"])
+    return detect_tables(
+        model, preprocess, categories, todo, settings["min_score"], min_side, device,
+        settings["batch_size"], settings["workers"], config["images"]["max_pixels"],
+    )
+
+
+table = compute_signal("objects", items, store, detect, params.flush_every, params.flush_seconds, store_settings)
+table.to_parquet(snakemake.output[0], index=False)

@@ -1,0 +1,29 @@
+"""Snakemake entry for rule signals_ocr: read the text in every decodable image with Tesseract."""
+
+import logging
+import sys
+
+sys.stderr = open(snakemake.log[0], "w", buffering=1)
+logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(message)s")
+
+import pandas as pd
+
+from imagecoding.manifest import decodable_images
+from imagecoding.signals.ocr import OCRSettings, ocr_tables, tesseract_problems
+from imagecoding.signals.run import compute_signal, signal_store
+
+config, params = snakemake.config, snakemake.params
+settings = OCRSettings.from_config(params.ocr)
+problems = tesseract_problems(settings.languages)
+if problems:
+    logging.error("%s", "\n".join(problems))
+    sys.exit(1)
+items = decodable_images(pd.read_parquet(snakemake.input.manifest), config["images"]["root"])
+store = signal_store(params.store_dir, "ocr", settings.store_settings())
+logging.info("Tesseract %s, languages %s, %d threads", settings.store_settings()["tesseract"], settings.languages, snakemake.threads)
+table = compute_signal(
+    "ocr", items, store,
+    lambda todo: ocr_tables(todo, settings, snakemake.threads, config["images"]["max_pixels"]),
+    params.flush_every, params.flush_seconds, settings.store_settings(),
+)
+table.to_parquet(snakemake.output[0], index=False)
