@@ -42,4 +42,5 @@ rule models:
 
 
 onsuccess:
-    print(f"\nReport: {os.path.abspath('results/report/index.html')}")
+    if os.path.exists("results/report/index.html"):
+        print(f"\nReport: {os.path.abspath('results/report/index.html')}")

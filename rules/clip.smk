@@ -2,7 +2,8 @@ localrules:
     clip_weights,
 
 
-# The only step that talks to the network: compute nodes of a cluster often have none.
+# The only step that talks to the network: compute nodes of a cluster often have none. It resolves
+# and hashes the weights without building a model.
 rule clip_weights:
     output:
         "results/clip/weights.json",
@@ -10,6 +11,7 @@ rule clip_weights:
         "logs/clip/weights.log",
     conda:
         "../envs/clip.yaml"
+    threads: 0  # it waits on a download or a hash: it must not hold back the manifest running beside it
     params:
         model=clip_model_params(),
         cache_dir=config["models"]["cache_dir"],
@@ -17,19 +19,21 @@ rule clip_weights:
         "../scripts/clip_weights.py"
 
 
+# Embeddings live once, in the store (clip.store_dir); a shard's output is its index of which
+# images are embedded and which failed, so scoring reads the store part by part.
 rule clip_embed:
     input:
         manifest="results/manifest.parquet",
         weights="results/clip/weights.json",
     output:
-        "results/clip/embeddings/{shard}.parquet",
+        "results/clip/embedded/{shard}.parquet",
     log:
         "logs/clip/embed_{shard}.log",
     benchmark:
         "benchmarks/clip/embed_{shard}.tsv"
     conda:
         "../envs/clip.yaml"
-    threads: config["clip"]["workers"] + 1
+    threads: embedding_threads()
     resources:
         mem_mb=8000,
         runtime=720,
@@ -46,7 +50,7 @@ rule clip_embed:
 
 rule clip_score:
     input:
-        shards=expand("results/clip/embeddings/{shard}.parquet", shard=SHARDS),
+        index=expand("results/clip/embedded/{shard}.parquet", shard=SHARDS),
         weights="results/clip/weights.json",
         scheme=scheme_file,
     output:
@@ -59,6 +63,7 @@ rule clip_score:
         mem_mb=4000,
         runtime=60,
     params:
+        store_dir=config["clip"]["store_dir"],
         cache_dir=config["models"]["cache_dir"],
         device=config["clip"]["device"],
         aggregate=config["clip"]["aggregate"],

@@ -45,7 +45,10 @@ wildcard_constraints:
 @cache
 def image_listing():
     """Which image files exist, with sizes and mtimes; re-runs the manifest when it changes."""
-    return listing_fingerprint(configured_image_paths(config), config["images"]["root"])
+    images = config["images"]
+    return listing_fingerprint(
+        configured_image_paths(config), images["root"], images["extra_roots"]
+    )
 
 
 def posts_table(wildcards):
@@ -59,8 +62,15 @@ def clip_model_params():
         "pretrained": clip["pretrained"],
         "model_config": clip["model_config"],
         "draft": clip["draft"],
+        "precision": clip["precision"],
         "key": "clip",
     }
+
+
+def embedding_threads():
+    """Decoding workers plus the model; left to us, the whole machine (the model takes what decoding leaves)."""
+    workers = config["clip"]["workers"]
+    return workers + 1 if workers is not None else workflow.cores
 
 
 def captions_model_params():
@@ -70,6 +80,7 @@ def captions_model_params():
         "pretrained": captions["pretrained"],
         "model_config": captions["model_config"],
         "draft": True,
+        "precision": "fp32",
         "key": "signals.captions",
     }
 

@@ -4,7 +4,7 @@ rule report:
         merged="results/merged.parquet",
         scores=expand("results/clip/{scheme}.parquet", scheme=SCHEMES),
         schemes=[config["clip"]["schemes"][s] for s in SCHEMES],
-        shards=expand("results/clip/embeddings/{shard}.parquet", shard=SHARDS),
+        index=expand("results/clip/embedded/{shard}.parquet", shard=SHARDS),
         weights="results/clip/weights.json",
         frames=frame_results(),
         signals=signal_results(),

@@ -85,7 +85,7 @@ rule signals_objects:
 
 rule signals_tags:
     input:
-        shards=expand("results/clip/embeddings/{shard}.parquet", shard=SHARDS),
+        index=expand("results/clip/embedded/{shard}.parquet", shard=SHARDS),
         weights="results/clip/weights.json",
         vocabulary=config["signals"]["tags"]["vocabulary"],
     output:
@@ -103,6 +103,7 @@ rule signals_tags:
         min_prob=config["signals"]["tags"]["min_prob"],
         device=config["clip"]["device"],
         cache_dir=config["models"]["cache_dir"],
+        store_dir=config["clip"]["store_dir"],
     script:
         "../scripts/signals_tags.py"
 

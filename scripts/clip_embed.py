@@ -12,11 +12,13 @@ logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import pandas as pd
-import pyarrow.parquet as pq
 from tqdm import tqdm
 
+from imagecoding.clip.embeddings import EmbeddingStore, embed_batches, embed_into_store, index_table, loader_settings, shard_items
 from imagecoding.clip.model import ModelSpec, load_clip, resolve_device
-from imagecoding.clip.embeddings import EmbeddingStore, embed_batches, embed_into_store, shard_items, shard_table
+from imagecoding.clip.phrases import warm_phrase_cache
+from imagecoding.outputs import write_parquet
+from imagecoding.schemes import load_scheme
 
 config = snakemake.config
 params = snakemake.params
@@ -36,17 +38,23 @@ logging.info(
 failures: dict[str, str] = {}
 if todo:
     device = resolve_device(params.device)
+    batch_size, workers = loader_settings(device, snakemake.threads, params.batch_size, params.workers)
     spec = ModelSpec(weights["model"], weights["pretrained"], weights["model_config"])
-    model, preprocess, _ = load_clip(spec, device=device, cache_dir=params.cache_dir)
-    logging.info("embedding on %s with batch size %d and %d loader workers", device, params.batch_size, params.workers)
-    metadata = {key: weights[key] for key in ("model", "pretrained", "weights_sha256", "draft", "open_clip")}
+    model, preprocess, tokenizer = load_clip(
+        spec, device=device, cache_dir=params.cache_dir, precision=weights["precision"], checkpoint=weights["checkpoint"]
+    )
+    logging.info(
+        "embedding on %s (%s) with batch size %d, %d loader workers, %d threads",
+        device, weights["precision"], batch_size, workers, snakemake.threads,
+    )
+    metadata = {key: weights[key] for key in ("model", "pretrained", "weights_sha256", "draft", "precision", "open_clip")}
     batches = embed_batches(
         model,
         preprocess,
         todo,
         device=device,
-        batch_size=params.batch_size,
-        workers=params.workers,
+        batch_size=batch_size,
+        workers=workers,
         min_side=weights["input_size"] if weights["draft"] else None,
         max_pixels=config["images"]["max_pixels"],
     )
@@ -61,6 +69,10 @@ if todo:
     )
     for image_id, error in failures.items():
         logging.warning("could not embed %s: %s", image_id, error)
+    # The model is loaded anyway: encode the phrases scoring will need, so it builds no model itself.
+    # Scheme files are read, not declared as inputs: editing one must not re-run embedding.
+    phrases = [p for path in config["clip"]["schemes"].values() for p in load_scheme("any", path).phrases]
+    encoded = warm_phrase_cache(weights, params.store_dir, phrases, model, tokenizer, device)
+    logging.info("%d scheme phrases encoded for scoring", encoded)
 
-ids, matrix = store.read_embeddings([image_id for image_id, _ in items])
-pq.write_table(shard_table(ids, matrix, failures), snakemake.output[0])
+write_parquet(index_table([image_id for image_id, _ in items], failures), snakemake.output[0])

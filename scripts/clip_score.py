@@ -9,26 +9,24 @@ sys.stderr = open(snakemake.log[0], "w", buffering=1)
 logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(message)s")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from imagecoding.clip.phrases import embedded_images, phrase_embeddings
+from functools import partial
+
+from imagecoding.clip.phrases import phrase_embeddings, read_index, scores_from_store
 from imagecoding.clip.scoring import score_table
+from imagecoding.outputs import write_parquet
 from imagecoding.schemes import load_scheme
 
 params = snakemake.params
 weights = json.load(open(snakemake.input.weights))
 scheme = load_scheme(snakemake.wildcards.scheme, snakemake.input.scheme)
-image_ids, embeddings, _ = embedded_images(snakemake.input.shards)
-table = score_table(
-    image_ids,
-    embeddings,
-    phrase_embeddings(weights, list(scheme.phrases), params.device, params.cache_dir),
-    scheme,
-    logit_scale=weights["logit_scale"],
-    aggregate=params.aggregate,
-    top_k=params.top_k,
-)
+image_ids, _ = read_index(snakemake.input.index)
+phrases, scale, encoded = phrase_embeddings(weights, list(scheme.phrases), params.store_dir, params.device, params.cache_dir)
+logging.info("%d phrases, %d encoded now (the rest from the phrase cache)", len(phrases), encoded)
+score = partial(score_table, phrase_embeddings=phrases, scheme=scheme, logit_scale=scale, aggregate=params.aggregate, top_k=params.top_k)
+table = scores_from_store(weights, params.store_dir, image_ids, score)
 logging.info(
     "scheme %s: %d images, %d categories, %d phrases, aggregate %s\n%s",
     scheme.name, len(table), len(scheme.categories), len(scheme.phrases), params.aggregate,
     table[scheme.name].value_counts().to_string() if len(table) else "",
 )
-table.to_parquet(snakemake.output[0], index=False)
+write_parquet(table, snakemake.output[0])

@@ -9,6 +9,7 @@ logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %
 import pandas as pd
 
 from imagecoding.consensus import consensus_table, frames_as_scheme, pairwise_agreement
+from imagecoding.outputs import write_csv, write_parquet
 from imagecoding.schemes import load_scheme
 
 config = snakemake.config
@@ -34,5 +35,5 @@ for scheme_name, scores_path, output in zip(schemes, snakemake.input.scores, sna
         "%s: %d images, methods %s, %d split\n%s", scheme_name, len(table), ", ".join(methods), int(table["split"].sum()),
         pairs.to_string(index=False),
     )
-    table.to_parquet(output, index=False)
-pd.concat(agreement, ignore_index=True).to_csv(snakemake.output.agreement, index=False)
+    write_parquet(table, output)
+write_csv(pd.concat(agreement, ignore_index=True), snakemake.output.agreement)

@@ -8,7 +8,9 @@ logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %
 
 import pandas as pd
 
+from imagecoding.outputs import write_csv
+
 ledgers = [pd.read_csv(path) for path in snakemake.input]
 ledger = pd.concat([l for l in ledgers if len(l)] or ledgers, ignore_index=True)
 logging.info("%d answers, $%.4f in all:\n%s", len(ledger), ledger["cost_usd"].sum(), ledger.groupby("task")["cost_usd"].agg(["count", "sum"]).to_string() if len(ledger) else "")
-ledger.to_csv(snakemake.output[0], index=False)
+write_csv(ledger, snakemake.output[0])

@@ -1,7 +1,6 @@
 """Snakemake entry for rule manifest: check every image file and write results/manifest.parquet."""
 
 import logging
-import os
 import sys
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from imagecoding.manifest import build_manifest, configured_image_paths, manifest_table
+from imagecoding.outputs import write_parquet
 
 config = snakemake.config
 root = config["images"]["root"]
@@ -23,12 +23,11 @@ logging.info("%d files to account for under %s and in the posts table", len(path
 with tqdm(total=len(paths), desc="manifest", unit="file", file=sys.stderr, mininterval=5) as bar:
     bar.update(0)
     frame = build_manifest(
-        paths, root, config["images"]["max_pixels"], workers=snakemake.threads, cache=cache, progress=bar
+        paths, root, config["images"]["max_pixels"], workers=snakemake.threads, cache=cache, progress=bar,
+        extra_roots=config["images"]["extra_roots"],
     )
 logging.info("read %d files, reused %d unchanged ones", frame.attrs["checked"], len(frame) - frame.attrs["checked"])
 logging.info("status counts:\n%s", frame["status"].value_counts().to_string())
 
-cache_path.parent.mkdir(parents=True, exist_ok=True)
-frame.to_parquet(cache_path.with_suffix(".tmp"), index=False)
-os.replace(cache_path.with_suffix(".tmp"), cache_path)
-manifest_table(frame).to_parquet(snakemake.output[0], index=False)
+write_parquet(frame, cache_path)
+write_parquet(manifest_table(frame), snakemake.output[0])

@@ -11,6 +11,7 @@ import pandas as pd
 
 from imagecoding.consensus import consensus_for_merge
 from imagecoding.merge import merge_posts, per_file_results
+from imagecoding.outputs import write_csv, write_parquet
 from imagecoding.posts import read_posts
 from imagecoding.signals.run import signal_for_merge
 from imagecoding.tasks.ensemble import ensemble_for_merge
@@ -39,5 +40,5 @@ merged = merge_posts(
 logging.info(
     "%d rows: %d post-image rows, %d images without a post", len(merged), merged["has_post"].sum(), (~merged["has_post"]).sum()
 )
-merged.to_parquet(snakemake.output.parquet, index=False)
-merged.to_csv(snakemake.output.csv, index=False)
+write_parquet(merged, snakemake.output.parquet)
+write_csv(merged, snakemake.output.csv)

@@ -1,12 +1,12 @@
 """Snakemake entry for rule objects_weights: fetch the detector's weights once (the only networked objects step)."""
 
-import json
 import logging
 import sys
 
 sys.stderr = open(snakemake.log[0], "w", buffering=1)
 logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(message)s")
 
+from imagecoding.outputs import write_json
 from imagecoding.signals.objects import DetectorSpec, fetch_detector
 from imagecoding.weights import WeightsUnavailable
 
@@ -17,5 +17,4 @@ except WeightsUnavailable as problem:
     logging.error("%s", problem)  # the message is the whole story; a traceback would bury it
     sys.exit(1)
 logging.info("detector weights ready: %s", {k: v for k, v in description.items() if k != "categories"})
-with open(snakemake.output[0], "w") as handle:
-    json.dump(description, handle, indent=2)
+write_json(snakemake.output[0], description)

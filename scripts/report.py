@@ -21,7 +21,7 @@ config = snakemake.config
 inputs = snakemake.input
 manifest = pd.read_parquet(inputs.manifest)
 merged = pd.read_parquet(inputs.merged)
-shards = pd.concat([pd.read_parquet(p, columns=["image_id", "status", "error"]) for p in inputs.shards])
+shards = pd.concat([pd.read_parquet(p) for p in inputs.index])
 weights = json.load(open(inputs.weights))
 
 results = []

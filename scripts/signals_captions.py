@@ -15,6 +15,7 @@ import pandas as pd
 
 from imagecoding.llm.engine import cost_ledger
 from imagecoding.manifest import decodable_images
+from imagecoding.outputs import write_csv, write_parquet
 
 config, params = snakemake.config, snakemake.params
 settings = params.captions
@@ -43,7 +44,7 @@ else:
     def caption(todo):
         device = resolve_device(settings["device"])
         spec = ModelSpec(weights["model"], weights["pretrained"], weights["model_config"], key="signals.captions")
-        model, preprocess, _ = load_clip(spec, device=device, cache_dir=params.cache_dir)
+        model, preprocess, _ = load_clip(spec, device=device, cache_dir=params.cache_dir, checkpoint=weights["checkpoint"])
         logging.info("%s on %s, batch size %d", weights["model"], device, settings["batch_size"])
         return caption_tables(
             model, preprocess, todo, device, settings["batch_size"], settings["workers"], settings["max_length"],
@@ -52,5 +53,5 @@ else:
 
     table = compute_signal("captions", items, store, caption, params.flush_every, params.flush_seconds, store_settings)
     ledger = cost_ledger(None, "captions")
-table.to_parquet(snakemake.output.table, index=False)
-ledger.to_csv(snakemake.output.ledger, index=False)
+write_parquet(table, snakemake.output.table)
+write_csv(ledger, snakemake.output.ledger)

@@ -13,6 +13,7 @@ import pandas as pd
 
 from imagecoding.clip.model import resolve_device
 from imagecoding.manifest import decodable_images
+from imagecoding.outputs import write_parquet
 from imagecoding.signals.objects import DetectorSpec, detect_tables, load_detector
 from imagecoding.signals.run import compute_signal, signal_store
 
@@ -37,4 +38,4 @@ def detect(todo):
 
 
 table = compute_signal("objects", items, store, detect, params.flush_every, params.flush_seconds, store_settings)
-table.to_parquet(snakemake.output[0], index=False)
+write_parquet(table, snakemake.output[0])

@@ -9,6 +9,7 @@ logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %
 import pandas as pd
 
 from imagecoding.manifest import decodable_images
+from imagecoding.outputs import write_parquet
 from imagecoding.signals.ocr import OCRSettings, ocr_tables, tesseract_problems
 from imagecoding.signals.run import compute_signal, signal_store
 
@@ -26,4 +27,4 @@ table = compute_signal(
     lambda todo: ocr_tables(todo, settings, snakemake.threads, config["images"]["max_pixels"]),
     params.flush_every, params.flush_seconds, settings.store_settings(),
 )
-table.to_parquet(snakemake.output[0], index=False)
+write_parquet(table, snakemake.output[0])

@@ -9,14 +9,23 @@ sys.stderr = open(snakemake.log[0], "w", buffering=1)
 logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(message)s")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from imagecoding.clip.phrases import embedded_images, phrase_embeddings
+import pandas as pd
+
+from imagecoding.clip.phrases import phrase_embeddings, read_index, scores_from_store
+from imagecoding.outputs import write_parquet
 from imagecoding.signals.tags import load_vocabulary, tag_table
 
 params = snakemake.params
 weights = json.load(open(snakemake.input.weights))
 words = load_vocabulary(snakemake.input.vocabulary)
-image_ids, embeddings, failures = embedded_images(snakemake.input.shards)
-word_embeddings = phrase_embeddings(weights, [params.template.format(w) for w in words], params.device, params.cache_dir)
-table = tag_table(image_ids, embeddings, word_embeddings, words, weights["logit_scale"], params.top_k, params.min_prob, failures)
+image_ids, failures = read_index(snakemake.input.index)
+vectors, scale, _ = phrase_embeddings(weights, [params.template.format(w) for w in words], params.store_dir, params.device, params.cache_dir)
+
+
+def tags(ids, embeddings):
+    return tag_table(ids, embeddings, vectors, words, scale, params.top_k, params.min_prob).to_pandas()
+
+
+table = pd.concat([scores_from_store(weights, params.store_dir, image_ids, tags), tag_table([], None, vectors, words, scale, 1, 0, failures).to_pandas()], ignore_index=True)
 logging.info("tags: %d images, %d words, %d failed embeddings", len(image_ids), len(words), len(failures))
-table.to_pandas().to_parquet(snakemake.output[0], index=False)
+write_parquet(table, snakemake.output[0])

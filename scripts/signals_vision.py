@@ -12,6 +12,7 @@ import pyarrow as pa
 
 from imagecoding.llm.cache import ResponseCache
 from imagecoding.manifest import decodable_images
+from imagecoding.outputs import write_parquet
 from imagecoding.signals.vision import SCHEMA, VisionSettings, vision_tables
 
 config = snakemake.config
@@ -28,4 +29,4 @@ logging.info(
     frame.loc[~frame["cached"].fillna(False).astype(bool), "cost_usd"].fillna(0).sum(),
     frame["status"].value_counts().to_string(),
 )
-frame.to_parquet(snakemake.output[0], index=False)
+write_parquet(frame, snakemake.output[0])

@@ -13,7 +13,7 @@ from imagecoding.clip.embeddings import (
     embed_batches,
     encode_phrases,
     shard_of,
-    shard_table,
+    index_table,
 )
 from tiny_clip import MODEL_CONFIG, MODEL_NAME
 
@@ -106,10 +106,11 @@ def test_store_keeps_embeddings_across_writers(tmp_path):
     assert not list(store.folder.glob(".*.tmp"))  # no half-written parts left behind
 
 
-def test_shard_table_keeps_failures_as_rows():
-    table = shard_table(["a", "b"], np.eye(2, dtype=np.float32), {"c": "truncated: cut off"})
+def test_the_shard_index_keeps_failures_as_rows_and_no_embeddings():
+    table = index_table(["a", "b", "c"], {"c": "truncated: cut off"})
     assert table.column("status").to_pylist() == ["ok", "ok", "embed_failed"]
-    assert table.column("embedding").null_count == 1
+    assert table.column("error").to_pylist() == [None, None, "truncated: cut off"]
+    assert table.column_names == ["image_id", "status", "error"]  # embeddings live once, in the store
 
 
 def test_shards_are_stable_and_cover_everything():

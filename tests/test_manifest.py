@@ -124,13 +124,43 @@ def test_identical_bytes_share_one_image_id_and_ids_are_sha256(folder):
     assert frame["image_id"].nunique() == len(frame) - 1
 
 
-def test_images_named_by_posts_outside_the_root_and_missing_ones_are_included(folder, tmp_path):
-    outside = tmp_path / "elsewhere.jpg"
-    photo(seed=11).save(outside)
-    frame = manifest_of(folder, post_paths=[str(outside), "gone/missing.jpg"])
-    assert frame.loc[outside.as_posix(), "status"] == "ok"
+def test_images_named_by_posts_in_listed_folders_and_missing_ones_are_included(folder, tmp_path):
+    (tmp_path / "more").mkdir()
+    elsewhere = tmp_path / "more" / "elsewhere.jpg"
+    photo(seed=11).save(elsewhere)
+    frame = manifest_of(folder, post_paths=[str(elsewhere), "gone/missing.jpg"], extra_roots=[str(tmp_path / "more")])
+    assert frame.loc[elsewhere.as_posix(), "status"] == "ok"  # absolute paths work in images.extra_roots
     assert frame.loc["gone/missing.jpg", "status"] == "missing"
     assert pd.isna(frame.loc["gone/missing.jpg", "image_id"])
+
+
+def test_paths_leading_outside_the_allowed_folders_are_never_opened(folder, tmp_path, monkeypatch):
+    secret = tmp_path / "secret.jpg"
+    photo(seed=12).save(secret)
+    (folder / "sub" / "link.jpg").symlink_to(secret)  # a symlink inside the root that leads out
+    (tmp_path / "images-other").mkdir()
+    photo(seed=13).save(tmp_path / "images-other" / "sibling.jpg")  # shares the root's name as a prefix
+    hostile = ["../../../../../../etc/passwd", "/etc/hostname", str(secret), "../images-other/sibling.jpg", "sub/../../secret.jpg"]
+    opened = []
+    real_open = open
+    monkeypatch.setattr("builtins.open", lambda file, *a, **k: (opened.append(str(file)), real_open(file, *a, **k))[1])
+    from imagecoding.images import Path as ImagesPath
+
+    original_read = ImagesPath.read_bytes
+    monkeypatch.setattr(ImagesPath, "read_bytes", lambda self: (opened.append(str(self)), original_read(self))[1])
+    from imagecoding.posts import display_path
+
+    frame = manifest_of(folder, post_paths=[display_path(p, folder) for p in hostile])  # as the posts table gives them
+    monkeypatch.undo()
+
+    for path in hostile + ["sub/link.jpg"]:
+        shown = display_path(path, folder)
+        assert frame.loc[shown, "status"] == "outside_root", shown
+        assert pd.isna(frame.loc[shown, "image_id"]) and "images.extra_roots" in frame.loc[shown, "error"]
+    assert not [f for f in opened if "secret" in f or f.startswith("/etc") or "sibling" in f]
+    before = listing_fingerprint([str(secret)], folder)
+    photo(seed=14, width=300).save(secret)  # not even its size or mtime is looked at
+    assert listing_fingerprint([str(secret)], folder) == before
 
 
 def test_parallel_workers_give_the_same_manifest(folder):

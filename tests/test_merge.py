@@ -91,3 +91,14 @@ def test_posts_tables_are_read_from_csv_and_parquet(tmp_path):
     (tmp_path / "posts.xlsx").write_text("")
     with pytest.raises(PostsTableError, match="neither CSV"):
         read_posts(tmp_path / "posts.xlsx")
+
+
+def test_posts_tables_written_with_semicolons_or_tabs_are_read(tmp_path):
+    (tmp_path / "german.csv").write_text("post_id;image_path;caption\np1;a.jpg;Wählt am Sonntag, bitte!\n", encoding="utf-8")
+    (tmp_path / "tabs.txt").write_text("post_id\timage_path\np1\ta.jpg\n")
+    for name in ("german.csv", "tabs.txt"):
+        posts = read_posts(tmp_path / name)
+        assert list(posts.columns[:2]) == ["post_id", "image_path"] and posts.loc[0, "image_path"] == "a.jpg"
+    assert read_posts(tmp_path / "german.csv").loc[0, "caption"] == "Wählt am Sonntag, bitte!"
+    with pytest.raises(PostsTableError, match="no column 'image'. Its columns are: post_id, image_path, caption"):
+        post_image_links(read_posts(tmp_path / "german.csv"), "image", None, tmp_path)

@@ -107,11 +107,13 @@ def test_editing_a_scheme_rescores_without_embedding(run_copy):
     scheme = run_copy / "schemes" / "image_types.yaml"
     scheme.write_text(scheme.read_text() + "  - a photo of a cat sitting on a sofa\n")
     assert planned_jobs(run_copy) == {"clip_score": 1, "merge": 1, "report": 1, "all": 1}
-    parts_before = sorted((run_copy / "results" / "embeddings").rglob("part-*.parquet"))
+    image_parts = lambda: sorted(p for p in (run_copy / "results" / "embeddings").rglob("part-*.parquet") if "__phrases" not in str(p))  # noqa: E731
+    parts_before = image_parts()
     embed_log = (run_copy / "logs" / "clip" / "embed_0-of-1.log").read_text()
     snakemake(run_copy)
-    assert sorted((run_copy / "results" / "embeddings").rglob("part-*.parquet")) == parts_before
+    assert image_parts() == parts_before
     assert (run_copy / "logs" / "clip" / "embed_0-of-1.log").read_text() == embed_log
+    assert "1 encoded now" in (run_copy / "logs" / "clip" / "score_image_type.log").read_text()  # only the new phrase
 
 
 def test_adding_ten_images_embeds_only_those_ten(run_copy):
@@ -183,3 +185,29 @@ def test_lint_and_format_are_clean():
         [str(snakefmt), "--check", "Snakefile", "rules"], cwd=REPO, capture_output=True, text=True, timeout=300
     )
     assert formatting.returncode == 0, formatting.stderr
+
+
+def test_a_studys_own_configuration_stands_alone(tmp_path, tiny_checkpoint):
+    """Nothing of config/config.yaml (the example's posts, its scheme) leaks into a study's own run."""
+    from tiny_clip import MODEL_CONFIG, MODEL_NAME
+
+    (tmp_path / "photos").mkdir()
+    for index in range(3):
+        Image.new("RGB", (40, 30), (index * 80, 10, 10)).save(tmp_path / "photos" / f"p{index}.jpg")
+    (tmp_path / "mood.yaml").write_text("Calm: [a calm scene]\nBusy: [a busy scene]\n")
+    config = {"images": {"root": "photos"}, "clip": {"schemes": {"mood": "mood.yaml"}, "model": MODEL_NAME,
+              "model_config": str(MODEL_CONFIG), "pretrained": str(tiny_checkpoint)}}
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    dry = snakemake(tmp_path, "--dry-run").stdout
+    assert "scheme=mood" in dry and "image_type" not in dry
+    snakemake(tmp_path, "results/manifest.parquet")
+    manifest = pd.read_parquet(tmp_path / "results" / "manifest.parquet")
+    assert sorted(manifest["path"]) == ["p0.jpg", "p1.jpg", "p2.jpg"]  # no example post's "missing" image
+
+
+def test_a_broken_scheme_stops_the_dry_run_before_any_job(run_copy):
+    scheme = run_copy / "schemes" / "image_types.yaml"
+    scheme.write_text(scheme.read_text() + "Empty category: []\n")
+    result = snakemake(run_copy, "--dry-run", check=False)
+    assert result.returncode != 0
+    assert "category 'Empty category' needs a non-empty list of phrases" in result.stdout + result.stderr

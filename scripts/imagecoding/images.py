@@ -227,21 +227,39 @@ def image_batches(
     stack: bool = True,
     pin_memory: bool = False,
 ):
-    """Yield (image ids, preprocessed tensors, [(image id, error)]) for (image_id, path) items, decoded in workers.
+    """Yield (image ids, preprocessed tensors, [(image id, error)]) for (image_id, path) items.
 
     Every model step (embeddings, objects, captions) reads images this way: the same loading,
-    orientation and failure statuses as the manifest's.
+    orientation and failure statuses as the manifest's. With `workers` > 0, DataLoader processes
+    decode (a GPU leaves the CPU cores free for it); with 0, one thread of this process decodes the
+    next batch while the model runs on this one: on a CPU that measured faster than a worker
+    process, which competes for the same cores and copies every batch between processes.
     """
+    dataset = ImageFiles(items, preprocess, min_side, max_pixels)
+    collate = _Collate(stack)
+    if workers == 0:
+        from concurrent.futures import ThreadPoolExecutor
+
+        def batch(start: int):
+            return collate([dataset[i] for i in range(start, min(start + batch_size, len(items)))])
+
+        with ThreadPoolExecutor(max_workers=1) as decoder:
+            following = decoder.submit(batch, 0) if items else None
+            for start in range(0, len(items), batch_size):
+                indices, tensors, failed = following.result()
+                if start + batch_size < len(items):
+                    following = decoder.submit(batch, start + batch_size)
+                yield [items[i][0] for i in indices], tensors, [(items[i][0], error) for i, error in failed]
+        return
     from torch.utils.data import DataLoader
 
     loader = DataLoader(
-        ImageFiles(items, preprocess, min_side, max_pixels),
+        dataset,
         batch_size=batch_size,
         num_workers=workers,
-        collate_fn=_Collate(stack),
+        collate_fn=collate,
         pin_memory=pin_memory,
-        # workers > 0 keeps batches coming while the model runs
-        prefetch_factor=4 if workers > 0 else None,
+        prefetch_factor=4,  # keeps batches coming while the model runs
     )
     for indices, tensors, failed in loader:
         yield [items[i][0] for i in indices], tensors, [(items[i][0], error) for i, error in failed]

@@ -41,17 +41,44 @@ def all_image_paths(root: str | Path, extensions: list[str], post_paths: list[st
     return sorted(paths)
 
 
-def listing_fingerprint(paths: list[str], root: str | Path) -> str:
+class AllowedFolders:
+    """The folders images may come from: images.root and images.extra_roots, symlinks resolved.
+
+    A posts table is often a scraper's export and the report is shared: a path that leads
+    elsewhere (../../etc/passwd, /etc/hostname, a symlink out of the root) is never opened.
+    """
+
+    def __init__(self, root: str | Path, extra_roots: list[str] = ()):
+        self.folders = [os.path.realpath(folder) for folder in [root, *extra_roots]]
+
+    def allows(self, absolute: str | Path) -> bool:
+        real = os.path.realpath(absolute)
+        return any(real == folder or real.startswith(folder.rstrip(os.sep) + os.sep) for folder in self.folders)
+
+
+def outside_row(path: str) -> dict:
+    error = (
+        f"{path} lies outside images.root and images.extra_roots (after following links), so it was not "
+        "opened; add its folder to images.extra_roots to include it"
+    )
+    return {**dict.fromkeys(CACHE_COLUMNS), "path": path, "status": "outside_root", "error": error}
+
+
+def listing_fingerprint(paths: list[str], root: str | Path, extra_roots: list[str] = ()) -> str:
     """A cheap digest of which files exist with which size and mtime.
 
     Given to the manifest rule as a param, it makes Snakemake re-run the manifest (and only
     what depends on it) when images are added, removed or replaced, without listing every
-    image as a rule input.
+    image as a rule input. Paths outside the allowed folders count by name only.
     """
+    allowed = AllowedFolders(root, extra_roots)
     digest = hashlib.sha256()
     for path in paths:
+        absolute = absolute_path(path, root)
         try:
-            stat = os.stat(absolute_path(path, root))
+            if not allowed.allows(absolute):
+                raise PermissionError
+            stat = os.stat(absolute)
             entry = f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}\n"
         except OSError:
             entry = f"{path}\0missing\n"
@@ -82,12 +109,15 @@ def build_manifest(
     workers: int = 1,
     cache: pd.DataFrame | None = None,
     progress=None,
+    extra_roots: list[str] = (),
 ) -> pd.DataFrame:
     """Check every path, reusing cached rows of files whose size and mtime have not changed.
 
+    Paths outside images.root and `extra_roots` become `outside_root` rows and are never opened.
     Returns the manifest with the cache's extra `mtime_ns` column (`manifest_table` drops it);
     `frame.attrs["checked"]` says how many files were actually read.
     """
+    allowed = AllowedFolders(root, extra_roots)
     reusable: dict[str, dict] = {}
     if cache is not None and len(cache):
         for row in cache.to_dict("records"):
@@ -96,6 +126,9 @@ def build_manifest(
     todo: list[tuple[str, str, int]] = []
     for path in paths:
         absolute = str(absolute_path(path, root))
+        if not allowed.allows(absolute):
+            rows.append(outside_row(path))
+            continue
         cached = reusable.get(path)
         if cached is not None and cached.get("status") != "missing":
             try:

@@ -21,10 +21,28 @@ def read_posts(path: str | Path) -> pd.DataFrame:
     if suffix in (".parquet", ".pq"):
         return pd.read_parquet(path)
     if suffix in (".csv", ".tsv", ".txt"):
-        return pd.read_csv(path, sep="\t" if suffix == ".tsv" else ",", dtype=str, keep_default_na=False)
+        return pd.read_csv(path, sep=delimiter(path), dtype=str, keep_default_na=False)
     raise PostsTableError(
         f"posts.path: '{path}' is neither CSV (.csv/.tsv) nor parquet (.parquet); convert it to one of them."
     )
+
+
+DELIMITERS = ",;\t|"
+
+
+def delimiter(path: Path) -> str:
+    """The field separator of a CSV export: comma, or what a spreadsheet in German (;) or a TSV (tab) used."""
+    import csv
+
+    with open(path, newline="", encoding="utf-8", errors="replace") as handle:
+        sample = handle.read(64 * 1024)
+    try:
+        return csv.Sniffer().sniff(sample, delimiters=DELIMITERS).delimiter
+    except csv.Error:
+        header = sample.splitlines()[0] if sample else ""
+        counts = {d: header.count(d) for d in DELIMITERS}
+        best = max(counts, key=counts.get)
+        return best if counts[best] else ","
 
 
 def display_path(path: str | Path, root: str | Path) -> str:
@@ -59,9 +77,13 @@ def post_image_links(
     """
     for key, column in (("posts.image_column", image_column), ("posts.id_column", id_column)):
         if column is not None and column not in posts.columns:
+            names = list(map(str, posts.columns))
+            hint = ""
+            if len(names) == 1 and any(d in names[0] for d in DELIMITERS):
+                hint = " It was read as one column: is the file delimited by something other than , ; tab or |?"
             raise PostsTableError(
-                f"{key}: the posts table has no column '{column}'. "
-                f"Its columns are: {', '.join(map(str, posts.columns))}."
+                f"{key}: the posts table has no column '{column}'. Its columns are: {', '.join(names)}.{hint} "
+                f"Set {key} to one of them."
             )
     rows = []
     for row_number, cell in enumerate(posts[image_column].tolist()):

@@ -7,7 +7,6 @@ part it committed.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 import uuid
@@ -17,22 +16,20 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-
-def atomic_write_text(path: Path, text: str) -> None:
-    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    temporary.write_text(text)
-    os.replace(temporary, path)
+from .outputs import write_json, write_parquet
 
 
 class PartStore:
-    """Rows keyed by image_id in uniquely named parts (written to a temporary name, then renamed).
+    """Rows keyed by `key` (image_id unless said otherwise) in uniquely named parts, each written to a
+    temporary name and then renamed.
 
-    Parallel jobs never collide, and readers never see half a part. When an id is stored twice
+    Parallel jobs never collide, and readers never see half a part. When a key is stored twice
     (two runs raced), the first part found wins; both hold the same result.
     """
 
-    def __init__(self, folder: str | Path):
+    def __init__(self, folder: str | Path, key: str = "image_id"):
         self.folder = Path(folder)
+        self.key = key
 
     def parts(self) -> list[Path]:
         return sorted(self.folder.glob("part-*.parquet"))
@@ -40,37 +37,38 @@ class PartStore:
     def known_ids(self) -> set[str]:
         known: set[str] = set()
         for part in self.parts():
-            known.update(pq.read_table(part, columns=["image_id"]).column("image_id").to_pylist())
+            known.update(pq.read_table(part, columns=[self.key]).column(self.key).to_pylist())
         return known
 
-    def read(self, image_ids: list[str], columns: list[str] | None = None) -> pa.Table:
-        """Stored rows of the requested ids, one per id, in the requested order; ids not stored are left out."""
-        wanted = pa.array(sorted(set(image_ids)), pa.string())
-        pieces, seen = [], set()
+    def iter_parts(self, wanted: set[str] | list[str], columns: list[str] | None = None):
+        """Stored rows of the wanted keys part by part, each key once: memory follows a part, not the store."""
+        value_set = pa.array(sorted(set(wanted)), pa.string())
+        seen: set[str] = set()
         for part in self.parts():
-            table = pq.read_table(part, columns=columns and ["image_id", *[c for c in columns if c != "image_id"]])
-            table = table.filter(pc.is_in(table.column("image_id"), value_set=wanted))
+            table = pq.read_table(part, columns=columns and [self.key, *[c for c in columns if c != self.key]])
+            table = table.filter(pc.is_in(table.column(self.key), value_set=value_set))
             if not table.num_rows:
                 continue
-            ids = table.column("image_id").to_pylist()
-            fresh = [row for row, image_id in enumerate(ids) if image_id not in seen and not seen.add(image_id)]
-            pieces.append(table.take(pa.array(fresh, pa.int64())))
+            keys = table.column(self.key).to_pylist()
+            fresh = [row for row, key in enumerate(keys) if key not in seen and not seen.add(key)]
+            if fresh:
+                yield table.take(pa.array(fresh, pa.int64()))
+
+    def read(self, image_ids: list[str], columns: list[str] | None = None) -> pa.Table:
+        """Stored rows of the requested keys, one per key, in the requested order; keys not stored are left out."""
+        pieces = list(self.iter_parts(image_ids, columns))
         if not pieces:
-            return pa.table({"image_id": pa.array([], pa.string())})
+            return pa.table({self.key: pa.array([], pa.string())})
         found = pa.concat_tables(pieces, promote_options="default")
-        position = {image_id: row for row, image_id in enumerate(found.column("image_id").to_pylist())}
+        position = {key: row for row, key in enumerate(found.column(self.key).to_pylist())}
         order = [position[i] for i in image_ids if i in position]
         return found.take(pa.array(order, pa.int64()))
 
     def write(self, table: pa.Table, metadata: dict | None = None) -> Path:
-        self.folder.mkdir(parents=True, exist_ok=True)
         if metadata and not (self.folder / "store.json").exists():
-            atomic_write_text(self.folder / "store.json", json.dumps(metadata, indent=2, default=str))
-        name = f"part-{time.time_ns()}-{os.getpid()}-{uuid.uuid4().hex[:8]}.parquet"
-        final = self.folder / name
-        temporary = self.folder / f".{name}.tmp"
-        pq.write_table(table, temporary)
-        os.replace(temporary, final)
+            write_json(self.folder / "store.json", metadata)
+        final = self.folder / f"part-{time.time_ns()}-{os.getpid()}-{uuid.uuid4().hex[:8]}.parquet"
+        write_parquet(table, final)
         return final
 
 

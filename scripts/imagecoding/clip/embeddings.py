@@ -99,10 +99,6 @@ def encode_phrases(model, tokenizer, phrases: list[str], device: str = "cpu") ->
         return torch.nn.functional.normalize(features.float(), dim=-1).cpu().numpy()
 
 
-def logit_scale(model) -> float:
-    return float(model.logit_scale.exp().item())
-
-
 def shard_of(image_id: str, shards: int) -> int:
     """Stable shard of an image: adding images never moves existing ones to another shard."""
     return int(image_id[:8], 16) % shards
@@ -113,18 +109,26 @@ def shard_items(manifest, root: str | Path, shard: int, shards: int) -> list[tup
     return [(image_id, path) for image_id, path in decodable_images(manifest, root) if shard_of(image_id, shards) == shard]
 
 
-def shard_table(image_ids: list[str], matrix: np.ndarray, failures: dict[str, str]) -> pa.Table:
-    """The shard's result file: every image id with its embedding, or a null one and the error."""
-    failed_ids = [i for i in failures if i not in set(image_ids)]
-    dims = matrix.shape[1] if matrix.size else 1
-    embeddings = pa.concat_arrays(
-        [embedding_array(matrix.reshape(-1, dims)), pa.nulls(len(failed_ids), pa.list_(pa.float32(), dims))]
-    )
+def index_table(image_ids: list[str], failures: dict[str, str]) -> pa.Table:
+    """A shard's result: every image id, `ok` or `embed_failed` with the error; the embeddings stay in the store."""
     return pa.table(
         {
-            "image_id": pa.array(list(image_ids) + failed_ids, pa.string()),
-            "embedding": embeddings,
-            "status": pa.array(["ok"] * len(image_ids) + ["embed_failed"] * len(failed_ids), pa.string()),
-            "error": pa.array([None] * len(image_ids) + [failures[i] for i in failed_ids], pa.string()),
+            "image_id": pa.array(list(image_ids), pa.string()),
+            "status": pa.array(["embed_failed" if i in failures else "ok" for i in image_ids], pa.string()),
+            "error": pa.array([failures.get(i) for i in image_ids], pa.string()),
         }
     )
+
+
+def loader_settings(device: str, threads: int, batch_size: int | None, workers: int | None) -> tuple[int, int]:
+    """Batch size and decoding workers for a device when the config leaves them to us (null).
+
+    On a CPU the model and the decoding share the cores: batches of 32, decoded one batch ahead by a
+    thread of the same process, measured fastest (docs/benchmarks.md). A GPU wants large batches and
+    every other core decoding in worker processes.
+    """
+    if batch_size is None:
+        batch_size = 32 if device == "cpu" else 64 if device == "mps" else 256
+    if workers is None:
+        workers = 0 if device == "cpu" else max(1, threads - 1)
+    return batch_size, workers

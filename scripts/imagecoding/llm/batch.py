@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 FINAL = ("completed", "failed", "expired", "cancelled")
 MAX_LINES = 50_000  # the Batch API's limit per file
 MAX_BYTES = 190 * 1024 * 1024  # under the 200 MB file limit
+BATCH_LEASE_SECONDS = 25 * 3600  # a batch may take its whole 24-hour window
 
 
 def batch_files(lines: list[str], max_lines: int = MAX_LINES, max_bytes: int = MAX_BYTES) -> list[list[str]]:
@@ -75,11 +76,15 @@ def run_batch(engine: "Engine", task: Task, requests: list[Request], budget: Bud
     if waiting:
         log.info("resuming %d submitted batch(es) covering %d requests", len(waiting), len(covered))
 
-    lines, chosen = [], []
+    lines, chosen, elsewhere = [], [], []
     for key, request in todo.items():
         if key in covered:
             continue
+        if not engine.cache.claim(key, BATCH_LEASE_SECONDS):
+            elsewhere.append(key)  # another run submitted it: its answer will reach the cache
+            continue
         if not budget.reserve():
+            engine.cache.release(key)
             outcomes[key] = budget.skipped("submitted")
             continue
         try:
@@ -120,6 +125,19 @@ def run_batch(engine: "Engine", task: Task, requests: list[Request], budget: Bud
             log.info("batch %s %s", batch_id, batch.status)
         if waiting:
             time.sleep(poll_seconds)
+    while elsewhere:
+        found = engine.cached([todo[key] for key in elsewhere])
+        outcomes.update(found)
+        elsewhere = [key for key in elsewhere if key not in found]
+        for key in list(elsewhere):
+            if engine.cache.claim(key, BATCH_LEASE_SECONDS):  # the other run gave up on it
+                engine.cache.release(key)
+                outcomes[key] = Outcome(status="error", error="another run claimed this request and gave up; re-run to ask")
+                elsewhere.remove(key)
+        if elsewhere:
+            time.sleep(poll_seconds)
     for key in chosen:
         budget.settle(outcomes[key].cost_usd if key in outcomes else 0.0)
+        if outcomes.get(key) is None or outcomes[key].response is None:
+            engine.cache.release(key)
     return outcomes

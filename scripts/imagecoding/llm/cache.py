@@ -1,16 +1,24 @@
 """The one LLM answer cache: SQLite, keyed by a hash of the whole request, committed answer by answer.
 
 WAL mode lets parallel Snakemake jobs read while one writes; every answer is its own transaction,
-so a killed run loses no answer that was paid for. Failed calls are never stored.
+so a killed run loses no answer that was paid for. Failed calls are never stored. Before asking, a
+process claims the request's key with a lease: two runs sharing one cache (two studies on one corpus,
+the jobs of one cluster run) never pay twice for one request, and a crashed claimant's lease expires.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import socket
 import sqlite3
 import threading
 import time
+import uuid
+from contextlib import contextmanager
 from pathlib import Path
+
+from ..outputs import OutputError
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS responses (
@@ -25,6 +33,11 @@ CREATE TABLE IF NOT EXISTS responses (
     cost_usd REAL,
     created TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS claims (
+    key TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    expires REAL NOT NULL
+);
 CREATE TABLE IF NOT EXISTS batches (
     batch_id TEXT PRIMARY KEY,
     input_file_id TEXT,
@@ -35,6 +48,20 @@ CREATE TABLE IF NOT EXISTS batches (
 """
 
 
+def _alive(owner: str) -> bool:
+    """Whether a claim's owner may still be working: a process of this machine that is gone is not."""
+    host, pid, _ = owner.rsplit(":", 2)
+    if host != socket.gethostname():
+        return True  # another machine: its lease decides
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, ValueError):
+        return True
+    return True
+
+
 def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
@@ -43,6 +70,7 @@ class ResponseCache:
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._lock = threading.Lock()
         self._db = sqlite3.connect(self.path, timeout=120, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
@@ -54,6 +82,51 @@ class ResponseCache:
 
     def close(self) -> None:
         self._db.close()
+
+    @contextmanager
+    def _writing(self, what: str):
+        """One write; a full disk or a read-only folder stops the run with the cache named (nothing more is paid)."""
+        with self._lock:
+            try:
+                yield
+            except sqlite3.OperationalError as exc:
+                raise OutputError(
+                    28,
+                    f"Could not {what} in the LLM cache {self.path} (llm.cache): {exc}. The run stops here so it pays "
+                    "for no answer it cannot keep. Free disk space or make the folder writable, then re-run: every "
+                    "answer stored so far is kept and not asked again.",
+                ) from exc
+
+    def claim(self, key: str, lease_seconds: float) -> bool:
+        """Take the right to ask `key` for `lease_seconds`: False when it is answered or another live claim holds it."""
+        now = time.time()
+        with self._writing("claim a request"):
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                if self._db.execute("SELECT 1 FROM responses WHERE key = ?", (key,)).fetchone():
+                    return False
+                row = self._db.execute("SELECT owner, expires FROM claims WHERE key = ?", (key,)).fetchone()
+                if row and row[0] != self.owner and row[1] > now and _alive(row[0]):
+                    return False
+                self._db.execute("INSERT OR REPLACE INTO claims VALUES (?, ?, ?)", (key, self.owner, now + lease_seconds))
+                return True
+            finally:
+                self._db.execute("COMMIT")
+
+    def renew(self, keys: list[str], lease_seconds: float) -> None:
+        """Extend this process's claims on keys it is still asking about."""
+        if keys:
+            with self._writing("renew claims"):
+                marks = ",".join("?" * len(keys))
+                self._db.execute(
+                    f"UPDATE claims SET expires = ? WHERE owner = ? AND key IN ({marks})",
+                    (time.time() + lease_seconds, self.owner, *keys),
+                )
+
+    def release(self, key: str) -> None:
+        """Give up a claim without an answer (the call failed): another run may ask at once."""
+        with self._writing("release a claim"):
+            self._db.execute("DELETE FROM claims WHERE key = ? AND owner = ?", (key, self.owner))
 
     def get_many(self, keys: list[str]) -> dict[str, dict]:
         found: dict[str, dict] = {}
@@ -92,12 +165,22 @@ class ResponseCache:
         cost_usd: float,
     ) -> None:
         """Store an answer at once (its own committed transaction); the first answer for a key wins."""
-        with self._lock:
-            self._db.execute(
-                "INSERT OR IGNORE INTO responses (key, model, task, image_id, mode, response, prompt_tokens, "
-                "completion_tokens, cost_usd, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (key, model, task, image_id, mode, json.dumps(response), prompt_tokens, completion_tokens, cost_usd, _now()),
-            )
+        with self._writing("store an answer"):
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.execute(
+                    "INSERT OR IGNORE INTO responses (key, model, task, image_id, mode, response, prompt_tokens, "
+                    "completion_tokens, cost_usd, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (key, model, task, image_id, mode, json.dumps(response), prompt_tokens, completion_tokens, cost_usd, _now()),
+                )
+                self._db.execute("DELETE FROM claims WHERE key = ?", (key,))
+                self._db.execute("COMMIT")
+            except BaseException:
+                try:
+                    self._db.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass
+                raise
 
     def count(self) -> int:
         with self._lock:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
+from collections import deque
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +18,7 @@ from typing import Any, Protocol
 
 import pandas as pd
 
+from ..outputs import OutputError
 from .cache import ResponseCache
 from .client import LLMClient, LLMConfigError, LLMSettings
 from .parsing import AnswerNotJSON, parse_answer
@@ -24,6 +27,7 @@ log = logging.getLogger(__name__)
 
 # Statuses of rows that hold a model's answer (paid for), usable or not.
 ANSWERED = ("ok", "invalid", "unparseable", "refused")
+CLAIM_POLL_SECONDS = 1.0  # how often a run looks for answers another run is fetching
 ANSWER_COLUMNS = ["status", "error", "raw", "model", "prompt_tokens", "completion_tokens", "cost_usd", "cached", "request_key"]
 LEDGER_COLUMNS = ["image_id", "request_key", "model", "prompt_tokens", "completion_tokens", "cost_usd", "cached", "task"]
 
@@ -207,45 +211,69 @@ class Engine:
         )
         return Outcome(response, prompt_tokens, completion_tokens, cost)
 
+    lease_seconds = 90.0  # a claim lapses this long after its claimant stops renewing it (a crash elsewhere)
+
     def _answer_sync(self, task: Task, requests: list[Request], budget: Budget, progress=None) -> dict[str, Outcome]:
-        """Ask every request the cache cannot answer, with at most `max_concurrency` in flight."""
+        """Ask every request the cache cannot answer, with at most `max_concurrency` in flight.
+
+        A request another process has claimed waits for its answer to reach the cache (or for the
+        claim to lapse), so two runs sharing a cache never pay twice for it.
+        """
         outcomes = self.cached(requests)
         todo = [r for r in requests if r.key not in outcomes]
         if progress:
             progress.update(len(requests) - len(todo))
         concurrency = self.settings.max_concurrency
-        fatal: LLMConfigError | None = None
+        fatal: Exception | None = None
         pending: dict[Future, Request] = {}
-        queue = iter(todo)
+        queue = deque(todo)
+        waiting: list[Request] = []
+        renewed = time.monotonic()
         with ThreadPoolExecutor(max_workers=concurrency) as pool:
             while True:
-                while fatal is None and len(pending) < concurrency:
-                    request = next(queue, None)
-                    if request is None:
-                        break
+                if time.monotonic() - renewed > self.lease_seconds / 3:  # requests in flight keep their claims
+                    self.cache.renew([r.key for r in pending.values()], self.lease_seconds)
+                    renewed = time.monotonic()
+                while fatal is None and queue and len(pending) < concurrency:
+                    request = queue.popleft()
                     if request.key in outcomes:
                         continue  # the same request twice in this run: asked once
+                    if not self.cache.claim(request.key, self.lease_seconds):
+                        waiting.append(request)  # answered or being asked elsewhere
+                        continue
                     if not budget.reserve():
+                        self.cache.release(request.key)
                         outcomes[request.key] = budget.skipped()
                         continue
                     pending[pool.submit(self._ask, task, request)] = request
-                if not pending:
+                if pending:
+                    done, _ = wait(pending, timeout=self.lease_seconds / 3, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        request = pending.pop(future)
+                        try:
+                            outcome = future.result()
+                        except (LLMConfigError, OutputError) as exc:
+                            fatal = fatal or exc
+                            outcome = Outcome(status="error", error=str(exc))
+                        except Exception as exc:  # retries exhausted or a non-retryable answer: this row's error
+                            outcome = Outcome(status="error", error=f"{type(exc).__name__}: {exc}")
+                        if outcome.response is None:
+                            self.cache.release(request.key)
+                        budget.settle(outcome.cost_usd)
+                        outcomes[request.key] = outcome
+                        if progress:
+                            progress.update(1)
+                            progress.set_postfix(cost=f"${budget.spent:.4f}", refresh=False)
+                    continue
+                if fatal is not None or not waiting:
                     break
-                done, _ = wait(pending, return_when=FIRST_COMPLETED)
-                for future in done:
-                    request = pending.pop(future)
-                    try:
-                        outcome = future.result()
-                    except LLMConfigError as exc:
-                        fatal = fatal or exc
-                        outcome = Outcome(status="error", error=str(exc))
-                    except Exception as exc:  # retries exhausted or a non-retryable answer: this row's error
-                        outcome = Outcome(status="error", error=f"{type(exc).__name__}: {exc}")
-                    budget.settle(outcome.cost_usd)
-                    outcomes[request.key] = outcome
-                    if progress:
-                        progress.update(1)
-                        progress.set_postfix(cost=f"${budget.spent:.4f}", refresh=False)
+                time.sleep(CLAIM_POLL_SECONDS)
+                found = self.cached(waiting)
+                outcomes.update(found)
+                if progress:
+                    progress.update(len(found))
+                queue.extend(r for r in waiting if r.key not in found)
+                waiting = []
         if fatal is not None:
             raise fatal
         for request in todo:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +12,7 @@ import pandas as pd
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from ..images import ImageProblem, upload_jpeg
+from ..outputs import atomic_directory
 from ..posts import absolute_path
 from .consensus import consensus_view, format_cell
 from .frames import FramesResult, frames_view
@@ -86,10 +86,14 @@ def build_report(
     `signals` maps a signal's name to its table, `consensus` a scheme to its consensus table;
     `agreement` is consensus/agreement.csv. Each adds its section when given.
     """
-    out_dir = Path(out_dir)
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
-    out_dir.mkdir(parents=True)
+    with atomic_directory(out_dir) as folder:  # a failed write leaves the previous report as it was
+        _render(folder, manifest, merged, schemes, failures, provenance, root, settings, workers, check_sample,
+                frames, signals, ensemble, consensus, agreement)
+    return Path(out_dir) / "index.html"
+
+
+def _render(out_dir, manifest, merged, schemes, failures, provenance, root, settings, workers, check_sample,
+            frames, signals, ensemble, consensus, agreement) -> None:
     rng = np.random.default_rng(settings.seed)
     views = [scheme_view(result, merged, settings, rng) for result in schemes]
     checks = {result.name: right_wrong_items(result, check_sample, rng) for result in schemes}
@@ -167,7 +171,6 @@ def build_report(
         encoding="utf-8",
     )
     (out_dir / "provenance.json").write_text(context["provenance_json"], encoding="utf-8")
-    return out_dir / "index.html"
 
 
 def failure_table(manifest: pd.DataFrame, step_failures: dict[str, pd.DataFrame] | None = None) -> pd.DataFrame:

@@ -1,0 +1,94 @@
+"""What each CLIP step builds: weights described without a model, the text tower alone, the int8 fast mode."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import gps_photos
+from imagecoding.clip.embeddings import embed_batches, encode_phrases, loader_settings
+from imagecoding.clip.model import ModelSpec, fetch_weights, load_clip, load_text_tower
+from imagecoding.clip.phrases import phrase_embeddings
+from imagecoding.clip.scoring import category_scores
+from imagecoding.schemes import load_scheme
+from tiny_clip import COCA_CONFIG, COCA_NAME, MODEL_CONFIG, MODEL_NAME
+
+REPO = Path(__file__).resolve().parent.parent
+SCHEME = load_scheme("image_type", REPO / "config" / "schemes" / "image_types.yaml")
+
+
+def test_describing_a_local_checkpoint_builds_no_model_and_imports_no_torch(tiny_checkpoint):
+    code = (
+        f"import sys; sys.path.insert(0, {str(REPO / 'scripts')!r})\n"
+        "from imagecoding.clip.model import ModelSpec, fetch_weights\n"
+        f"d = fetch_weights(ModelSpec({MODEL_NAME!r}, {str(tiny_checkpoint)!r}, {str(MODEL_CONFIG)!r}), draft=True)\n"
+        "print(d['input_size'], d['store_key'], 'torch' in sys.modules, 'open_clip' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out[0] == "32" and out[1].endswith("__draft") and out[2:] == ["False", "False"]
+    int8 = fetch_weights(ModelSpec(MODEL_NAME, str(tiny_checkpoint), str(MODEL_CONFIG)), precision="int8")
+    assert int8["store_key"].endswith("__int8") and int8["text_key"].endswith("__phrases")
+
+
+@pytest.mark.parametrize("config, name", [(MODEL_CONFIG, MODEL_NAME), (COCA_CONFIG, COCA_NAME)], ids=["clip", "coca"])
+def test_the_text_tower_alone_encodes_like_the_whole_model(config, name, tiny_checkpoint, tiny_coca_checkpoint):
+    checkpoint = tiny_checkpoint if name == MODEL_NAME else tiny_coca_checkpoint
+    description = fetch_weights(ModelSpec(name, str(checkpoint), str(config)))
+    tower = load_text_tower(description)
+    model, _, tokenizer = load_clip(ModelSpec(name, str(checkpoint), str(config)))
+    phrases = list(SCHEME.phrases[:5])
+    assert np.allclose(tower.encode(phrases), encode_phrases(model, tokenizer, phrases), atol=1e-5)
+    assert tower.logit_scale == pytest.approx(float(model.logit_scale.detach().exp()))
+    assert sum(p.numel() for p in tower.tower.parameters()) < sum(p.numel() for p in model.parameters())
+
+
+def test_phrases_are_encoded_once_per_model(tiny_checkpoint, tmp_path):
+    description = fetch_weights(ModelSpec(MODEL_NAME, str(tiny_checkpoint), str(MODEL_CONFIG)))
+    phrases = list(SCHEME.phrases)
+    first, scale, encoded = phrase_embeddings(description, phrases, tmp_path)
+    assert encoded == len(phrases)
+    again, scale_again, encoded_again = phrase_embeddings(description, phrases[:3] + ["a ballot box"], tmp_path)
+    assert encoded_again == 1 and scale_again == scale  # only the new phrase meets the text tower
+    assert np.allclose(again[:3], first[:3])
+
+
+def test_the_int8_fast_mode_keeps_the_categories(tiny_checkpoint, tmp_path):
+    items = [(str(i), str(p)) for i, p in enumerate(gps_photos(tmp_path, 60, seed=11, size=(64, 64)))]
+    scores = {}
+    for precision in ("fp32", "int8"):
+        model, preprocess, tokenizer = load_clip(ModelSpec(MODEL_NAME, str(tiny_checkpoint), str(MODEL_CONFIG)), precision=precision)
+        embeddings = np.concatenate([e for _, e, _ in embed_batches(model, preprocess, items, workers=0)])
+        phrases = encode_phrases(model, tokenizer, list(SCHEME.phrases))
+        scores[precision] = (embeddings, category_scores(embeddings, phrases, SCHEME, 100.0, "max")[0])
+    assert (scores["fp32"][0] * scores["int8"][0]).sum(axis=1).min() > 0.999
+    ranked = np.sort(scores["fp32"][1], axis=1)
+    clear = ranked[:, -1] - ranked[:, -2] > 1  # where fp32 itself is not torn between two categories
+    same = scores["fp32"][1].argmax(axis=1) == scores["int8"][1].argmax(axis=1)
+    assert same[clear].all() and clear.sum() >= 30 and same.mean() >= 0.95
+
+
+def test_loader_settings_follow_the_device_and_the_jobs_cores():
+    assert loader_settings("cpu", 8, None, None) == (32, 0)  # 0: a decoding thread, no worker processes
+    assert loader_settings("cuda", 8, None, None) == (256, 7)
+    assert loader_settings("cuda", 8, 64, 2) == (64, 2)
+
+
+@pytest.mark.parametrize("config, name", [(MODEL_CONFIG, MODEL_NAME), (COCA_CONFIG, COCA_NAME)], ids=["clip", "coca"])
+def test_loading_from_the_resolved_checkpoint_gives_open_clips_model(config, name, tiny_checkpoint, tiny_coca_checkpoint):
+    import torch
+
+    checkpoint = tiny_checkpoint if name == MODEL_NAME else tiny_coca_checkpoint
+    spec = ModelSpec(name, str(checkpoint), str(config))
+    usual, preprocess, _ = load_clip(spec)
+    fast, fast_preprocess, _ = load_clip(spec, checkpoint=str(checkpoint))
+    for (key, a), (_, b) in zip(sorted(usual.state_dict().items()), sorted(fast.state_dict().items())):
+        # (open_clip leaves a few CoCa tensors uninitialised, so the tiny checkpoint may hold NaNs: equal NaNs count)
+        torch.testing.assert_close(a, b, rtol=0, atol=0, equal_nan=True, msg=key)
+    assert str(fast_preprocess) == str(preprocess)
+    draws = []
+    for _ in range(2):  # random initialisation works again afterwards: seeded draws repeat
+        torch.manual_seed(3)
+        draws.append(torch.nn.Linear(8, 8).weight.clone())
+    assert torch.equal(*draws) and draws[0].abs().sum() > 0
