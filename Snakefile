@@ -22,6 +22,7 @@ include: "rules/frames.smk"
 include: "rules/signals.smk"
 include: "rules/ensemble.smk"
 include: "rules/llm.smk"
+include: "rules/validation.smk"
 include: "rules/merge.smk"
 include: "rules/report.smk"
 
@@ -32,6 +33,8 @@ rule all:
         "results/merged.parquet",
         "results/merged.csv",
         "results/report",
+        "results/validation/label_studio/tasks.json",
+        "results/validation/coding_sheet.csv",
 
 
 # `snakemake models` on a machine with internet (a cluster's login node) fetches every configured

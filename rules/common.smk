@@ -31,6 +31,8 @@ LLM_TASKS = (
     + (["ensemble"] if CLASSIFY else [])
     + (["captions"] if "captions" in SIGNALS and CAPTIONS_BY_LLM else [])
 )
+ANNOTATIONS = config["validation"]["annotations"] or []
+ANNOTATIONS = [ANNOTATIONS] if isinstance(ANNOTATIONS, str) else ANNOTATIONS
 MAPPED_FRAMES = [
     s for s in config["consensus"]["frames"] if config["frames"]["enabled"]
 ]
@@ -107,6 +109,17 @@ def consensus_results():
         return []
     return expand("results/consensus/{scheme}.parquet", scheme=SCHEMES) + [
         "results/consensus/agreement.csv"
+    ]
+
+
+def validation_results():
+    if not ANNOTATIONS:
+        return []
+    return [
+        "results/validation/metrics.csv",
+        "results/validation/gold.csv",
+        "results/validation/import_report.csv",
+        "results/validation/confusion",
     ]
 
 

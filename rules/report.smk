@@ -11,6 +11,7 @@ rule report:
         ensemble=ensemble_results(),
         consensus=consensus_results(),
         ledger=ledger_results(),
+        validation=validation_results(),
     output:
         report(
             directory("results/report"),

@@ -71,6 +71,13 @@ consensus_paths = [p for p in inputs.consensus if p.endswith(".parquet")]
 consensus = {Path(p).stem: pd.read_parquet(p) for p in consensus_paths}
 agreement = pd.read_csv(next(p for p in inputs.consensus if p.endswith(".csv"))) if consensus else None
 
+validation = None
+if inputs.validation:
+    from imagecoding.report.validation import validation_view
+
+    metrics_path, gold_path, report_path, confusion_dir = inputs.validation
+    validation = validation_view(pd.read_csv(metrics_path), pd.read_csv(gold_path), confusion_dir, merged, pd.read_csv(report_path))
+
 step_failures = {"clip_embed": shards[shards["status"] != "ok"]}
 step_failures.update({f"signals_{name}": table[table["status"] != "ok"] for name, table in signals.items()})
 settings = ReportSettings(account_column=config["posts"]["account_column"], **snakemake.params.settings)
@@ -89,5 +96,6 @@ index = build_report(
     ensemble=ensemble,
     consensus=consensus,
     agreement=agreement,
+    validation=validation,
 )
 logging.info("report written to %s", index)

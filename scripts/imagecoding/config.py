@@ -114,6 +114,25 @@ def config_problems(config: dict, uses_conda: bool = False) -> list[str]:
     problems += frames_problems(config)
     problems += ensemble_problems(config, uses_conda)
     problems += consensus_problems(config)
+    problems += validation_problems(config)
+    problems += [
+        f"images.extra_roots: '{folder}' is not a folder. List folders that hold images the posts table names."
+        for folder in config["images"].get("extra_roots", []) if not Path(folder).is_dir()
+    ]
+    return problems
+
+
+def validation_problems(config: dict) -> list[str]:
+    validation = config["validation"]
+    problems = []
+    if validation["scheme"] and validation["scheme"] not in config["clip"]["schemes"]:
+        problems.append(
+            f"validation.scheme: there is no scheme '{validation['scheme']}'; use one of {', '.join(config['clip']['schemes'])}."
+        )
+    annotations = validation["annotations"] or []
+    for path in [annotations] if isinstance(annotations, str) else annotations:
+        if not Path(path).is_file():
+            problems.append(f"validation.annotations: no file at '{path}'. Export your coders' work there, or remove it.")
     return problems
 
 

@@ -80,20 +80,22 @@ def build_report(
     ensemble: pd.DataFrame | None = None,
     consensus: dict[str, pd.DataFrame] | None = None,
     agreement: pd.DataFrame | None = None,
+    validation: dict | None = None,
 ) -> Path:
     """Render the report folder and return the path of its index.html.
 
     `signals` maps a signal's name to its table, `consensus` a scheme to its consensus table;
-    `agreement` is consensus/agreement.csv. Each adds its section when given.
+    `agreement` is consensus/agreement.csv; `validation` the view of report.validation. Each adds its
+    section when given; without human codes the validation section says how to get them.
     """
     with atomic_directory(out_dir) as folder:  # a failed write leaves the previous report as it was
         _render(folder, manifest, merged, schemes, failures, provenance, root, settings, workers, check_sample,
-                frames, signals, ensemble, consensus, agreement)
+                frames, signals, ensemble, consensus, agreement, validation)
     return Path(out_dir) / "index.html"
 
 
 def _render(out_dir, manifest, merged, schemes, failures, provenance, root, settings, workers, check_sample,
-            frames, signals, ensemble, consensus, agreement) -> None:
+            frames, signals, ensemble, consensus, agreement, validation) -> None:
     rng = np.random.default_rng(settings.seed)
     views = [scheme_view(result, merged, settings, rng) for result in schemes]
     checks = {result.name: right_wrong_items(result, check_sample, rng) for result in schemes}
@@ -121,6 +123,8 @@ def _render(out_dir, manifest, merged, schemes, failures, provenance, root, sett
         section = consensus_view(scheme, table, agreement, max(1, settings.samples_per_category), rng)
         consensus_sections.append(section)
         wanted.update(item["image_id"] for item in section["gallery"])
+    if validation:
+        wanted.update(validation["images"])
     sources = {i: str(absolute_path(first_path[i], root)) for i in sorted(wanted) if i in first_path.index}
     thumbs = make_thumbnails(sources, out_dir, settings.thumbnail_size, workers)
     paths = {i: first_path[i] for i in sources}
@@ -154,6 +158,7 @@ def _render(out_dir, manifest, merged, schemes, failures, provenance, root, sett
         "ensemble": ensemble_section,
         "consensus": consensus_sections,
         "notes": image_notes(merged, [r.name for r in schemes]),
+        "validation": validation,
         "thumbs": thumbs,
         "paths": paths,
         "failures": failures.head(settings.max_failures).to_dict("records"),

@@ -1,0 +1,56 @@
+# The sample for human coders goes out with every run; their codes, once validation.annotations
+# names them, come back as metrics on every run after.
+
+
+rule validation_export:
+    input:
+        manifest="results/manifest.parquet",
+        scores=expand("results/clip/{scheme}.parquet", scheme=SCHEMES),
+        schemes=[config["clip"]["schemes"][s] for s in SCHEMES],
+        frames=frame_results(),
+        ensemble=ensemble_results(),
+        consensus=consensus_results(),
+    output:
+        sample="results/validation/sample.csv",
+        tasks="results/validation/label_studio/tasks.json",
+        labeling_config="results/validation/label_studio/labeling_config.xml",
+        sheet="results/validation/coding_sheet.csv",
+    log:
+        "logs/validation/export.log",
+    conda:
+        "../envs/core.yaml"
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    params:
+        validation=config["validation"],
+    script:
+        "../scripts/validation_export.py"
+
+
+rule validation_metrics:
+    input:
+        annotations=ANNOTATIONS,
+        manifest="results/manifest.parquet",
+        scores=expand("results/clip/{scheme}.parquet", scheme=SCHEMES),
+        schemes=[config["clip"]["schemes"][s] for s in SCHEMES],
+        frames=frame_results(),
+        ensemble=ensemble_results(),
+        consensus=consensus_results(),
+    output:
+        metrics="results/validation/metrics.csv",
+        confusion=directory("results/validation/confusion"),
+        codes="results/validation/codes.csv",
+        gold="results/validation/gold.csv",
+        report="results/validation/import_report.csv",
+    log:
+        "logs/validation/metrics.log",
+    conda:
+        "../envs/core.yaml"
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    params:
+        validation=config["validation"],
+    script:
+        "../scripts/validation_metrics.py"

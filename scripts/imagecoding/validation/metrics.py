@@ -1,0 +1,115 @@
+"""Agreement metrics from scikit-learn and krippendorff: each method against the gold standard and each coder,
+and the coders against each other. One tidy table: method, variable, against, metric, class, value, ci_low, ci_high, n."""
+
+from __future__ import annotations
+
+import itertools
+import warnings
+
+import numpy as np
+import pandas as pd
+
+METRIC_COLUMNS = ["method", "variable", "against", "metric", "class", "value", "ci_low", "ci_high", "n"]
+METHOD_NAMES = {"clip": "CLIP", "ensemble": "The ensemble", "consensus": "The consensus of methods", "frames": "Frame coding"}
+
+
+def _row(method, variable, against, metric, value, n, low=np.nan, high=np.nan, category=None) -> dict:
+    return {"method": method, "variable": variable, "against": against, "metric": metric, "class": category,
+            "value": float(value), "ci_low": float(low), "ci_high": float(high), "n": int(n)}
+
+
+def _kappa(first, second) -> float:
+    from sklearn.metrics import cohen_kappa_score
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # one category on both sides: kappa is undefined
+        return float(cohen_kappa_score(first, second))
+
+
+def _summary(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
+    from sklearn.metrics import accuracy_score, f1_score
+
+    labels = sorted(set(y_true) | set(y_pred))
+    return {
+        "accuracy": accuracy_score(y_true, y_pred),
+        "macro_f1": f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0),
+        "kappa": _kappa(y_true, y_pred),
+    }
+
+
+def against_gold(method: str, variable: str, predicted: pd.Series, gold: pd.Series, values: list[str],
+                 bootstrap: int = 1000, seed: int = 1) -> tuple[list[dict], pd.DataFrame]:
+    """Rows of metrics (with seeded bootstrap 95% intervals) and the confusion matrix (rows: gold, columns: method)."""
+    from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
+
+    both = pd.concat([gold.rename("gold"), predicted.rename("predicted")], axis=1, join="inner").dropna()
+    y_true, y_pred = both["gold"].to_numpy(dtype=object), both["predicted"].to_numpy(dtype=object)
+    n = len(both)
+    matrix = pd.DataFrame(confusion_matrix(y_true, y_pred, labels=values) if n else np.zeros((len(values),) * 2, int),
+                          index=pd.Index(values, name="gold"), columns=values)
+    if not n:
+        return [_row(method, variable, "gold", "n", 0, 0)], matrix
+    point = _summary(y_true, y_pred)
+    rng = np.random.default_rng(seed)
+    draws = {name: [] for name in point}
+    for _ in range(bootstrap):
+        pick = rng.integers(0, n, n)
+        for name, value in _summary(y_true[pick], y_pred[pick]).items():
+            draws[name].append(value)
+    rows = []
+    for name, value in point.items():
+        low, high = np.nanpercentile(draws[name], [2.5, 97.5]) if bootstrap else (np.nan, np.nan)
+        rows.append(_row(method, variable, "gold", name, value, n, low, high))
+    precision, recall, f1, support = precision_recall_fscore_support(y_true, y_pred, labels=values, zero_division=0)
+    for index, category in enumerate(values):
+        for name, numbers in (("precision", precision), ("recall", recall), ("f1", f1), ("support", support)):
+            rows.append(_row(method, variable, "gold", name, numbers[index], n, category=category))
+    return rows, matrix
+
+
+def against_coders(method: str, variable: str, predicted: pd.Series, codes: pd.DataFrame) -> list[dict]:
+    """Cohen's kappa and percent agreement of a method with each coder, as if it were one more coder."""
+    rows = []
+    for coder, group in codes.groupby("coder"):
+        both = pd.concat([group.set_index("image_id")["value"].rename("coder"), predicted.rename("method")], axis=1, join="inner").dropna()
+        if len(both):
+            rows.append(_row(method, variable, f"coder:{coder}", "percent_agreement", (both["coder"] == both["method"]).mean() * 100, len(both)))
+            rows.append(_row(method, variable, f"coder:{coder}", "kappa", _kappa(both["coder"], both["method"]), len(both)))
+    return rows
+
+
+def between_coders(variable: str, codes: pd.DataFrame, values: list[str]) -> list[dict]:
+    """Krippendorff's alpha (nominal) over all coders, and pairwise kappa and percent agreement, with n."""
+    import krippendorff
+
+    table = codes.pivot_table(index="coder", columns="image_id", values="value", aggfunc="last")
+    rows = []
+    coded_twice = int((table.notna().sum(axis=0) >= 2).sum())
+    if len(table) >= 2 and coded_twice:
+        index = {value: number for number, value in enumerate(values)}
+        data = table.apply(lambda column: column.map(index)).to_numpy(dtype=float)
+        alpha = krippendorff.alpha(reliability_data=data, level_of_measurement="nominal", value_domain=list(range(len(values))))
+        rows.append(_row("coders", variable, "coders", "krippendorff_alpha", alpha, coded_twice))
+    for first, second in itertools.combinations(table.index, 2):
+        both = table.loc[[first, second]].T.dropna()
+        if len(both):
+            against = f"{first}~{second}"
+            rows.append(_row("coders", variable, against, "percent_agreement", (both[first] == both[second]).mean() * 100, len(both)))
+            rows.append(_row("coders", variable, against, "kappa", _kappa(both[first], both[second]), len(both)))
+    return rows
+
+
+def sentences(metrics: pd.DataFrame) -> list[str]:
+    """One plain sentence per method and variable, as a paper would report it."""
+    out = []
+    gold = metrics[(metrics["against"] == "gold") & metrics["class"].isna()]
+    for (method, variable), group in gold.groupby(["method", "variable"], sort=False):
+        values = group.set_index("metric")
+        if "accuracy" not in values.index:
+            continue
+        accuracy, kappa = values.loc["accuracy"], values.loc["kappa"]
+        interval = "" if np.isnan(kappa["ci_low"]) else f" [{kappa['ci_low']:.2f}, {kappa['ci_high']:.2f}]"
+        kappa_text = "κ undefined" if np.isnan(kappa["value"]) else f"κ = {kappa['value']:.2f}{interval}"
+        out.append(f"{METHOD_NAMES.get(method, method)} {variable} agrees with the human gold standard on "
+                   f"{accuracy['value'] * 100:.0f}% of {int(accuracy['n'])} images, {kappa_text}.")
+    return out

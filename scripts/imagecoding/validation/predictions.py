@@ -1,0 +1,48 @@
+"""Each method's code per image and variable, read from the workflow's own result files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from .variables import CodedVariable, as_code
+
+ANSWERED = ("ok", "invalid")  # rows whose (valid) values are the model's answer
+
+
+def method_predictions(
+    variables: list[CodedVariable],
+    scores: dict[str, str],
+    ensemble: str | None = None,
+    frames: str | None = None,
+    consensus: dict[str, str] | None = None,
+) -> dict[str, dict[str, pd.Series]]:
+    """method -> variable -> Series(image_id -> value); paths: scheme -> clip/<scheme>.parquet and the others."""
+    out: dict[str, dict[str, pd.Series]] = {}
+    names = {v.name for v in variables}
+
+    def put(method: str, variable: str, table: pd.DataFrame, column: str) -> None:
+        series = table.drop_duplicates("image_id").set_index("image_id")[column].map(as_code).dropna()
+        out.setdefault(method, {})[variable] = series
+
+    for scheme, path in scores.items():
+        put("clip", scheme, pd.read_parquet(path), scheme)
+    if ensemble:
+        table = pd.read_parquet(ensemble)
+        table = table[table["status"].isin(ANSWERED)]
+        for scheme in scores:
+            put("ensemble", scheme, table, scheme)
+    for scheme, path in (consensus or {}).items():
+        put("consensus", scheme, pd.read_parquet(path), "majority")
+    if frames:
+        table = pd.read_parquet(frames)
+        table = table[table["status"].isin(ANSWERED)]
+        for column in table.columns:
+            if column in names:
+                put("frames", column, table, column)
+    return out
+
+
+def consensus_paths(paths: list[str]) -> dict[str, str]:
+    return {Path(p).stem: p for p in paths if p.endswith(".parquet")}

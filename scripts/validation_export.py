@@ -1,0 +1,50 @@
+"""Snakemake entry for rule validation_export: the stratified sample as Label Studio tasks and as a coding sheet."""
+
+import logging
+import os
+import sys
+
+sys.stderr = open(snakemake.log[0], "w", buffering=1)
+logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(message)s")
+
+import pandas as pd
+
+from imagecoding.outputs import write_csv, write_json, write_text
+from imagecoding.posts import absolute_path
+from imagecoding.validation.labelstudio import default_document_root, image_url, labeling_config, tasks
+from imagecoding.validation.predictions import consensus_paths, method_predictions
+from imagecoding.validation.sample import stratified_sample
+from imagecoding.validation.setup import coded_variables_of
+
+config, inputs, outputs = snakemake.config, snakemake.input, snakemake.output
+settings = config["validation"]
+variables = coded_variables_of(config)
+schemes = sorted(config["clip"]["schemes"])
+scheme = settings["scheme"] or schemes[0]
+predictions = method_predictions(
+    variables, dict(zip(schemes, inputs.scores)), (inputs.ensemble or [None])[0], (inputs.frames or [None])[0],
+    consensus_paths(inputs.consensus),
+)
+manifest = pd.read_parquet(inputs.manifest)
+paths = manifest[manifest["status"] == "ok"].drop_duplicates("image_id").set_index("image_id")["path"]
+strata = predictions["clip"][scheme].rename(scheme).reset_index()
+sample = stratified_sample(strata, scheme, settings["sample_size"], settings["min_per_category"], settings["seed"])
+sample["path"] = sample["image_id"].map(paths)
+root = config["images"]["root"]
+studio = settings["label_studio"]
+document_root = studio["document_root"] or default_document_root(root)
+sample["url"] = [image_url(absolute_path(p, root), root, document_root, studio["url_prefix"]) for p in sample["path"]]
+if not studio["url_prefix"]:
+    logging.info("Label Studio: start it with LABEL_STUDIO_LOCAL_FILES_SERVING_ENABLED=true and "
+                 "LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT=%s, and add a Local Files storage with path %s to the project",
+                 document_root, os.path.abspath(root))
+by_method = {
+    method: {image_id: {v: series.get(image_id) for v, series in by_variable.items()} for image_id in sample["image_id"]}
+    for method, by_variable in predictions.items()
+}
+logging.info("sample of %d images stratified by %s:\n%s", len(sample), scheme, sample["stratum"].value_counts().to_string())
+write_csv(sample[["image_id", "path", "stratum", "url"]], outputs.sample)
+write_json(outputs.tasks, tasks(sample.to_dict("records"), by_method))
+write_text(outputs.labeling_config, labeling_config(variables))
+sheet = sample[["image_id", "path"]].assign(coder="", **{v.name: "" for v in variables})
+write_csv(sheet, outputs.sheet)

@@ -1,0 +1,55 @@
+"""Snakemake entry for rule validation_metrics: human codes in, gold standard, every method's agreement with it."""
+
+import logging
+import sys
+
+sys.stderr = open(snakemake.log[0], "w", buffering=1)
+logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(message)s")
+
+import pandas as pd
+
+from imagecoding.outputs import atomic_directory, write_csv
+from imagecoding.validation.annotations import gold_standard, read_codes
+from imagecoding.validation.metrics import METRIC_COLUMNS, against_coders, against_gold, between_coders, sentences
+from imagecoding.validation.predictions import consensus_paths, method_predictions
+from imagecoding.validation.setup import coded_variables_of
+
+config, inputs, outputs = snakemake.config, snakemake.input, snakemake.output
+settings = config["validation"]
+variables = coded_variables_of(config)
+schemes = sorted(config["clip"]["schemes"])
+manifest = pd.read_parquet(inputs.manifest)
+codes, report = read_codes(list(inputs.annotations), variables, manifest, settings["check_coder"], settings["coders"])
+adjudicator = None if settings["adjudicator"] is None else str(settings["adjudicator"])
+gold, ties = gold_standard(codes, adjudicator)
+report = pd.concat([report, pd.DataFrame([
+    {"source": "all", "problem": "tied items settled by the adjudicator", "count": int(ties["resolved"].sum())},
+    {"source": "all", "problem": "tied items left out (no adjudicator code)", "count": int((~ties["resolved"]).sum())},
+])], ignore_index=True)
+predictions = method_predictions(
+    variables, dict(zip(schemes, inputs.scores)), (inputs.ensemble or [None])[0], (inputs.frames or [None])[0],
+    consensus_paths(inputs.consensus),
+)
+rows, confusions = [], {}
+for variable in variables:
+    values = list(variable.values)
+    variable_codes = codes[codes["variable"] == variable.name]
+    variable_gold = gold[gold["variable"] == variable.name].set_index("image_id")["value"]
+    for method in variable.methods:
+        predicted = predictions.get(method, {}).get(variable.name)
+        if predicted is None:
+            continue
+        found, matrix = against_gold(method, variable.name, predicted, variable_gold, values, settings["bootstrap"], settings["seed"])
+        rows += found + against_coders(method, variable.name, predicted, variable_codes)
+        confusions[f"{method}__{variable.name}.csv"] = matrix
+    rows += between_coders(variable.name, variable_codes, values)
+metrics = pd.DataFrame(rows, columns=METRIC_COLUMNS)
+logging.info("%d codes by %d coders; %d gold items\n%s", len(codes), codes["coder"].nunique(), len(gold), "\n".join(sentences(metrics)))
+logging.info("import report:\n%s", report.to_string(index=False))
+write_csv(metrics, outputs.metrics)
+write_csv(codes, outputs.codes)
+write_csv(gold, outputs.gold)
+write_csv(report, outputs.report)
+with atomic_directory(outputs.confusion) as folder:
+    for name, matrix in confusions.items():
+        matrix.to_csv(folder / name)

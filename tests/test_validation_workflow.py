@@ -1,0 +1,67 @@
+"""End to end: a hand-made gold file turns into metrics.csv, confusion tables and the report's validation section."""
+
+import pandas as pd
+import pytest
+import yaml
+
+from workflow_helpers import planned_jobs, prepare_workdir, snakemake, write_config
+
+pytestmark = pytest.mark.workflow
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory, tiny_checkpoint):
+    workdir = prepare_workdir(tmp_path_factory.mktemp("validation"))
+    write_config(workdir, tiny_checkpoint, extra={"validation": {"sample_size": 12, "min_per_category": 1, "bootstrap": 50}})
+    snakemake(workdir)
+    return workdir
+
+
+def test_without_codes_the_sample_goes_out_and_the_report_says_how_to_get_codes(exported):
+    sample = pd.read_csv(exported / "results" / "validation" / "sample.csv")
+    sheet = pd.read_csv(exported / "results" / "validation" / "coding_sheet.csv")
+    assert len(sample) == 12 and set(sheet["image_id"]) == set(sample["image_id"])
+    assert not (exported / "results" / "validation" / "metrics.csv").exists()
+    html = (exported / "results" / "report" / "index.html").read_text()
+    assert "No human codes yet" in html and "validation.annotations" in html
+
+
+def test_a_hand_made_gold_file_becomes_metrics_confusion_and_sentences(exported):
+    sample = pd.read_csv(exported / "results" / "validation" / "sample.csv")
+    clip = pd.read_parquet(exported / "results" / "clip" / "image_type.parquet").set_index("image_id")["image_type"]
+    categories = sorted(clip.dropna().unique())
+    ids = list(sample["image_id"])
+    rows = []
+    for number, image_id in enumerate(ids):
+        agreeing = clip[image_id]
+        other = next(c for c in categories if c != agreeing) if number % 4 == 0 else agreeing  # CLIP right on 3 in 4
+        rows += [(image_id, "ann", "image_type", other), (image_id, "bob", "image_type", other)]
+    rows += [(ids[0], "ann", "image_type", "Not a category"), ("0" * 64, "bob", "image_type", categories[0])]
+    pd.DataFrame(rows, columns=["image_id", "coder", "variable", "value"]).to_csv(exported / "gold.csv", index=False)
+    config = yaml.safe_load((exported / "config.yaml").read_text())
+    config["validation"]["annotations"] = "gold.csv"
+    (exported / "config.yaml").write_text(yaml.safe_dump(config))
+
+    assert {"validation_metrics", "report"} <= set(planned_jobs(exported))  # the codes alone bring the metrics in
+    snakemake(exported)
+    metrics = pd.read_csv(exported / "results" / "validation" / "metrics.csv")
+    assert {"method", "variable", "against", "class", "metric", "value", "ci_low", "ci_high", "n"} == set(metrics.columns)
+    gold = metrics[(metrics["method"] == "clip") & (metrics["against"] == "gold") & metrics["class"].isna()].set_index("metric")
+    wrong = sum(1 for number in range(len(ids)) if number % 4 == 0)
+    expected = (len(ids) - wrong) / len(ids)
+    assert gold.loc["accuracy", "value"] == pytest.approx(expected) and gold.loc["accuracy", "n"] == len(ids)
+    assert gold.loc["accuracy", "ci_low"] <= expected <= gold.loc["accuracy", "ci_high"]
+    assert {"macro_f1", "kappa"} <= set(gold.index)
+    coders = metrics[(metrics["method"] == "coders") & (metrics["metric"] == "krippendorff_alpha")]
+    assert coders["value"].item() == pytest.approx(1.0)  # ann and bob agree everywhere the bad code is left out
+
+    confusion = pd.read_csv(exported / "results" / "validation" / "confusion" / "clip__image_type.csv", index_col=0)
+    assert confusion.to_numpy().sum() == len(ids) and confusion.to_numpy().trace() == len(ids) - wrong
+    problems = pd.read_csv(exported / "results" / "validation" / "import_report.csv")
+    counted = problems.set_index(["source", "problem"])["count"]
+    assert counted[("gold.csv", "value outside the scheme or codebook")] == 1 and counted[("gold.csv", "unknown image")] == 1
+
+    html = (exported / "results" / "report" / "index.html").read_text()
+    percent = round(expected * 100)
+    assert f"CLIP image_type agrees with the human gold standard on {percent}% of {len(ids)} images" in html
+    assert "No human codes yet" not in html and "value outside the scheme or codebook" in html  # problems are shown
