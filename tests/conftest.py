@@ -53,3 +53,21 @@ def gps_photos(root: Path, count: int, seed: int, size=(300, 400)) -> list[Path]
             assert saved.getexif()[0x010F] == "PhoneMaker"
         paths.append(path)
     return paths
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+@pytest.fixture
+def browser():
+    if not CHROMIUM.exists():
+        pytest.fail("Debian's chromium is missing: `make test` installs it (tools/install-system-deps.sh chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        yield chromium
+        chromium.close()

@@ -4,7 +4,7 @@ It serves the schemas it is given (frame coding's codebook, the ensemble's schem
 checks every request's shape (an image part for multimodal tasks, none for `text_only` ones, one of
 the known JSON schemas when one is expected), answers from the request's own schema, and follows a
 per-subject script of behaviours: ok, fenced, malformed, out_of_codebook, missing_key, refusal, 429
-(with Retry-After), 500, 400, 401, slow. Multimodal requests are told apart by the sha256 of the
+(with Retry-After), 500, 400, 401, slow, inject (markup in the free-text fields). Multimodal requests are told apart by the sha256 of the
 base64 JPEG they carry (`payload_id`), text-only ones by a text they contain (`plan_text`).
 """
 
@@ -25,15 +25,18 @@ def payload_id(jpeg: bytes) -> str:
     return hashlib.sha256(base64.b64encode(jpeg)).hexdigest()
 
 
-def answer_from_schema(schema: dict, pick: int = 0) -> dict:
-    """A valid answer: an enum value (the first, or the `pick`-th round robin), false, 1, short text."""
+INJECTED_ANSWER = "<img src=x onerror=\"document.title='pwned-by-answer'\"><script>document.title='pwned-by-answer'</script>"
+
+
+def answer_from_schema(schema: dict, pick: int = 0, text: str = "VOTE") -> dict:
+    """A valid answer: an enum value (the first, or the `pick`-th round robin), false, 1, `text` for free text."""
 
     def value(node):
         if node.get("type") == "object":
             return {k: value(v) for k, v in node["properties"].items()}
         if "enum" in node:
             return node["enum"][pick % len(node["enum"])]
-        return {"boolean": False, "integer": 1, "number": 1.0, "string": "VOTE"}[node["type"]]
+        return {"boolean": False, "integer": 1, "number": 1.0, "string": text}[node["type"]]
 
     return value(schema)
 
@@ -126,7 +129,8 @@ class FakeLLM:
         if behaviour == "slow":
             time.sleep(1.5)
         pick = int(hashlib.sha256((image or text).encode()).hexdigest(), 16) if self.varied else 0
-        answer = answer_from_schema((schema or {}).get("schema") or self.schemas[0], pick)
+        free_text = INJECTED_ANSWER if behaviour == "inject" else "VOTE"  # "inject": markup in every free-text field
+        answer = answer_from_schema((schema or {}).get("schema") or self.schemas[0], pick, free_text)
         content, refusal = json.dumps(answer), None
         if behaviour == "fenced":
             content = f"Here is the coding:\n```json\n{json.dumps(answer, indent=2)}\n```"

@@ -105,24 +105,6 @@ def test_check_page_lists_the_sample_as_json(tmp_path, corpus):
     assert '"kind"' in payload
 
 
-CHROMIUM = Path("/usr/bin/chromium")
-
-
-@pytest.fixture
-def browser():
-    if not CHROMIUM.exists():
-        pytest.fail("Debian's chromium is missing: `make test` installs it (tools/install-system-deps.sh chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        yield chromium
-        chromium.close()
-
-
 @pytest.mark.browser
 def test_report_opens_offline_with_every_thumbnail(tmp_path, corpus, browser):
     index = render(tmp_path, corpus)
