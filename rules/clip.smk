@@ -1,5 +1,6 @@
 localrules:
     clip_weights,
+    compact,
 
 
 # The only step that talks to the network: compute nodes of a cluster often have none. It resolves
@@ -36,7 +37,8 @@ rule clip_embed:
     threads: embedding_threads()
     resources:
         mem_mb=8000,
-        runtime=720,
+        runtime=runtime_minutes("clip", config["clip"]["device"], len(SHARDS)),
+        gpu=gpus(config["clip"]["device"]),
     params:
         store_dir=config["clip"]["store_dir"],
         cache_dir=config["models"]["cache_dir"],
@@ -44,6 +46,7 @@ rule clip_embed:
         device=config["clip"]["device"],
         workers=config["clip"]["workers"],
         flush_every=config["clip"]["flush_every"],
+        flush_seconds=config["clip"]["flush_seconds"],
     script:
         "../scripts/clip_embed.py"
 
@@ -70,3 +73,17 @@ rule clip_score:
         top_k=config["clip"]["top_k"],
     script:
         "../scripts/clip_score.py"
+
+
+# Maintenance, run by name while no other job runs: `snakemake compact`. Many small parts (a
+# cluster's flushes) and duplicates (two runs sharing a store) become few parts, each image once.
+rule compact:
+    log:
+        "logs/compact.log",
+    conda:
+        "../envs/core.yaml"
+    params:
+        stores=[config["clip"]["store_dir"], config["signals"]["store_dir"]],
+        rows_per_part=100000,
+    script:
+        "../scripts/compact_stores.py"

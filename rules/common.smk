@@ -12,6 +12,7 @@ from imagecoding.config import (
     check_study,
     resolve_bundled_files,
 )
+from imagecoding.clip.embeddings import shard_count
 from imagecoding.manifest import configured_image_paths, listing_fingerprint
 
 check_study(config)
@@ -21,7 +22,6 @@ resolve_bundled_files(config, workflow.basedir)
 check_config(config, uses_conda=bool(workflow.deployment_settings.deployment_method))
 
 SCHEMES = sorted(config["clip"]["schemes"])
-SHARDS = [f"{i}-of-{config['clip']['shards']}" for i in range(config["clip"]["shards"])]
 ENSEMBLE = config["ensemble"]
 SIGNALS = ENSEMBLE["signals"] if ENSEMBLE["enabled"] else []
 CLASSIFY = ENSEMBLE["enabled"] and ENSEMBLE["classify"]
@@ -45,12 +45,49 @@ wildcard_constraints:
 
 
 @cache
+def image_paths():
+    return configured_image_paths(config)
+
+
+@cache
 def image_listing():
     """Which image files exist, with sizes and mtimes; re-runs the manifest when it changes."""
     images = config["images"]
-    return listing_fingerprint(
-        configured_image_paths(config), images["root"], images["extra_roots"]
-    )
+    return listing_fingerprint(image_paths(), images["root"], images["extra_roots"])
+
+
+def shards():
+    """Embedding jobs: clip.shards, or as many as clip.shard_size asks for (listing once)."""
+    size = config["clip"]["shard_size"]
+    count = shard_count(len(image_paths()), size) if size else config["clip"]["shards"]
+    return [f"{i}-of-{count}" for i in range(count)]
+
+
+SHARDS = shards()
+
+# Images per second measured on two CPU cores (docs/benchmarks.md) and, cautiously, on one GPU.
+RATES = {"clip": (15, 300), "objects": (8, 100), "captions": (1, 30), "ocr": (3, 3)}
+
+
+def runtime_minutes(step, device="cpu", shards=1, processes=1):
+    """Minutes a job may run (the cluster's time limit): twice the expected time at the measured
+    rate, at least 30; on a laptop it only orders jobs. A job killed at its limit keeps its commits.
+    """
+    cpu, gpu = RATES[step]
+    images = len(image_paths()) / shards
+    rate = gpu if device == "cuda" else cpu * processes
+    return max(30, round(2 * images / rate / 60))
+
+
+def llm_minutes():
+    """LLM jobs: a request takes about 2 s, llm.max_concurrency in flight."""
+    per_second = config["llm"]["max_concurrency"] / 2
+    return max(30, round(2 * len(image_paths()) / per_second / 60))
+
+
+def gpus(device):
+    """One GPU through the SLURM plugin's own resource when the step's device is cuda; none otherwise."""
+    return 1 if device == "cuda" else 0
 
 
 def posts_table(wildcards):

@@ -17,7 +17,8 @@ rule ensemble_classify:
     threads: 1
     resources:
         mem_mb=4000,
-        runtime=1440,
+        runtime=llm_minutes(),
+        llm=config["llm"]["max_concurrency"],
     params:
         llm=llm_params(),
         ensemble=config["ensemble"],

@@ -16,7 +16,8 @@ rule frames_code:
     threads: 1
     resources:
         mem_mb=4000,
-        runtime=1440,
+        runtime=llm_minutes(),
+        llm=config["llm"]["max_concurrency"],
     params:
         llm=llm_params(),
         frames=config["frames"],

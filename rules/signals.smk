@@ -47,7 +47,7 @@ rule signals_ocr:
     threads: workflow.cores
     resources:
         mem_mb=4000,
-        runtime=1440,
+        runtime=lambda wildcards, threads: runtime_minutes("ocr", processes=threads),
     params:
         ocr=config["signals"]["ocr"],
         store_dir=config["signals"]["store_dir"],
@@ -72,7 +72,8 @@ rule signals_objects:
     threads: config["signals"]["objects"]["workers"] + 1
     resources:
         mem_mb=8000,
-        runtime=1440,
+        runtime=runtime_minutes("objects", config["signals"]["objects"]["device"]),
+        gpu=gpus(config["signals"]["objects"]["device"]),
     params:
         objects=config["signals"]["objects"],
         cache_dir=config["models"]["cache_dir"],
@@ -123,7 +124,13 @@ rule signals_captions:
     threads: config["signals"]["captions"]["workers"] + 1
     resources:
         mem_mb=8000,
-        runtime=1440,
+        runtime=(
+            llm_minutes()
+            if CAPTIONS_BY_LLM
+            else runtime_minutes("captions", config["signals"]["captions"]["device"])
+        ),
+        gpu=0 if CAPTIONS_BY_LLM else gpus(config["signals"]["captions"]["device"]),
+        llm=config["llm"]["max_concurrency"] if CAPTIONS_BY_LLM else 0,
     params:
         captions=config["signals"]["captions"],
         llm=llm_params() if CAPTIONS_BY_LLM else {},

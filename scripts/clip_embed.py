@@ -60,7 +60,7 @@ if todo:
     )
     started = time.perf_counter()
     with tqdm(total=len(todo), desc="embed", unit="img", file=sys.stderr, mininterval=10) as bar:
-        failures = embed_into_store(batches, store, metadata, params.flush_every, bar)
+        failures = embed_into_store(batches, store, metadata, params.flush_every, bar, params.flush_seconds)
     elapsed = time.perf_counter() - started
     embedded = len(todo) - len(failures)
     logging.info(

@@ -12,6 +12,7 @@ from imagecoding.clip.embeddings import (
     EmbeddingStore,
     embed_batches,
     encode_phrases,
+    shard_count,
     shard_of,
     index_table,
 )
@@ -161,3 +162,46 @@ def test_an_unreachable_hub_fails_at_once_instead_of_retrying(monkeypatch):
     with pytest.raises(WeightsUnavailable, match="cannot be reached"):
         load_clip(ModelSpec("ViT-B-32", "laion2b_s34b_b79k"))
     assert constants.HF_HUB_OFFLINE  # the cache was still consulted, without network retries
+
+
+def test_shards_by_image_count_split_rather_than_reshuffle():
+    assert [shard_count(n, 20_000) for n in (1, 20_000, 20_001, 60_000, 1_000_000)] == [1, 1, 2, 4, 64]
+    ids = [hashlib.sha256(str(i).encode()).hexdigest() for i in range(500)]
+    for image_id in ids:  # doubling the jobs splits each shard: an image only moves to a child of its shard
+        assert shard_of(image_id, 8) % 4 == shard_of(image_id, 4)
+
+
+KILLED_JOB = """
+import sys
+import numpy as np
+from imagecoding.clip.embeddings import EmbeddingStore, embed_into_store
+
+def batches():
+    for number in range(3):
+        yield [f"id{number}-{k}" for k in range(4)], np.eye(4, 8, dtype=np.float32), {}
+    print("three batches in", flush=True)
+    sys.stdin.read()  # stuck mid-run, as a job is when its time limit comes
+
+embed_into_store(batches(), EmbeddingStore(sys.argv[1]), {"model": "tiny"}, flush_every=10**6, flush_seconds=1e-6)
+"""
+
+
+def test_a_killed_embedding_job_keeps_its_commits(tmp_path):
+    """Commits by time, not only by count: SIGKILL mid-run (scancel, a time limit) keeps every committed batch."""
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    scripts = Path(__file__).resolve().parent.parent / "scripts"
+    job = subprocess.Popen([sys.executable, "-c", KILLED_JOB, str(tmp_path / "store")], stdin=subprocess.PIPE,
+                           stdout=subprocess.PIPE, text=True, cwd=scripts)
+    try:
+        assert job.stdout.readline().strip() == "three batches in"
+    finally:
+        job.send_signal(signal.SIGKILL)
+        job.wait(timeout=30)
+    assert job.returncode == -signal.SIGKILL
+    store = EmbeddingStore(tmp_path / "store")
+    assert len(store.known_ids()) == 12  # flush_every was never reached: the commits came from flush_seconds
+    assert not list((tmp_path / "store").glob("*.tmp*"))  # no half-written part

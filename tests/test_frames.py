@@ -365,3 +365,19 @@ def test_the_token_limit_parameter_follows_the_config(tmp_path, images, fake, mo
     frame_run = frames_run(config, manifest, need_client=False)
     body = frame_run.task.body(frame_run.requests[0])
     assert body["max_completion_tokens"] == 300 and "max_tokens" not in body
+
+
+def test_an_llm_job_keeps_no_more_requests_in_flight_than_the_run_granted(tmp_path):
+    """profiles/slurm's global `llm` budget: a job granted less than llm.max_concurrency uses only that."""
+    from types import SimpleNamespace
+
+    from imagecoding.tasks.run import rule_inputs
+
+    manifest = tmp_path / "manifest.parquet"
+    pd.DataFrame({"image_id": ["a"], "path": ["a.jpg"], "status": ["ok"]}).to_parquet(manifest)
+    job = lambda granted: SimpleNamespace(  # noqa: E731
+        config={"posts": {"path": None}}, params={"llm": {"max_concurrency": 8, "model": "m"}},
+        resources=SimpleNamespace(llm=granted), input=SimpleNamespace(manifest=str(manifest)))
+    assert rule_inputs(job(3))[0]["llm"]["max_concurrency"] == 3
+    assert rule_inputs(job(8))[0]["llm"]["max_concurrency"] == 8
+    assert rule_inputs(job(0))[0]["llm"]["max_concurrency"] == 8  # a local run with no budget set

@@ -43,3 +43,15 @@ def test_the_committer_commits_by_count_by_time_and_on_errors(tmp_path):
     except RuntimeError:
         pass
     assert PartStore(tmp_path / "u").known_ids() == {"a"}  # what was done before the error is kept
+
+
+def test_compaction_keeps_each_key_once_and_reads_stay_the_same(tmp_path):
+    store = PartStore(tmp_path / "s")
+    for number in range(5):  # two runs on one store both stored "b" and "c"
+        store.write(rows(["a", "b", "c"][number % 2:] + [f"x{number}"], f"run{number}"))
+    wanted = ["a", "b", "c", "x0", "x1", "x2", "x3", "x4"]
+    before = store.read(wanted).to_pylist()
+    parts, after, dropped = store.compact(rows_per_part=4)
+    assert (parts, after, dropped) == (5, 2, 10) and len(store.parts()) == 2  # a x3, b x5, c x5 stored
+    assert store.read(wanted).to_pylist() == before  # the first stored row still wins
+    assert sorted(store.known_ids()) == sorted(wanted) and store.compact() == (2, 1, 0)

@@ -17,6 +17,7 @@ import pytest
 import yaml
 from PIL import Image
 
+from imagecoding.clip.embeddings import shard_count
 from workflow_helpers import EXTENSIONS, REPO, SNAKEMAKE, planned_jobs, prepare_workdir, snakemake, write_config
 
 pytestmark = pytest.mark.workflow
@@ -140,14 +141,21 @@ def test_sharded_embedding_gives_the_same_scores(run_copy):
     before = pd.read_parquet(run_copy / "results" / "clip" / "image_type.parquet").set_index("image_id")
     shutil.rmtree(run_copy / "results" / "embeddings")  # force real embedding in every shard
     config = yaml.safe_load((run_copy / "config.yaml").read_text())
-    config["clip"]["shards"] = 3
+    config["clip"]["shard_size"] = 10  # jobs by image count: 38 paths -> 4 -> 4 jobs (a power of two)
     (run_copy / "config.yaml").write_text(yaml.safe_dump(config))
-    assert planned_jobs(run_copy)["clip_embed"] == 3
+    paths = len(pd.read_parquet(run_copy / "results" / "manifest.parquet"))
+    assert planned_jobs(run_copy)["clip_embed"] == shard_count(paths, 10) == 4
     snakemake(run_copy)
     after = pd.read_parquet(run_copy / "results" / "clip" / "image_type.parquet").set_index("image_id")
     after = after.loc[before.index]
     assert (after["image_type"] == before["image_type"]).all()
     assert np.allclose(after["image_type_prob"], before["image_type_prob"], atol=1e-3)
+    image_parts = [p for p in (run_copy / "results" / "embeddings").rglob("part-*.parquet") if "__phrases" not in str(p)]
+    assert len(image_parts) == 4  # one per shard
+    snakemake(run_copy, "compact")
+    compacted = [p for p in (run_copy / "results" / "embeddings").rglob("part-*.parquet") if "__phrases" not in str(p)]
+    assert len(compacted) == 1 and "4 parts -> 1" in (run_copy / "logs" / "compact.log").read_text()
+    assert planned_jobs(run_copy) == {}  # compaction changes no result
 
 
 def test_snakemakes_own_report_archive_builds(run_copy):

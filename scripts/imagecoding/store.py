@@ -72,6 +72,39 @@ class PartStore:
         return final
 
 
+    def compact(self, rows_per_part: int = 100_000) -> tuple[int, int, int]:
+        """Rewrite the parts as few parts holding each key once; returns (parts before, after, duplicates dropped).
+
+        Two runs sharing a store, or a job re-run after a kill, can store a key twice; reads stay right
+        (the first part found wins), and compaction drops the copies. The new parts are committed
+        before the old ones are removed, so a kill at any point loses nothing. Run it while no job
+        writes to or reads from this store (`snakemake compact`).
+        """
+        old = self.parts()
+        if len(old) < 2:
+            return len(old), len(old), 0
+        seen: set[str] = set()
+        pending: list[pa.Table] = []
+        pending_rows = duplicates = 0
+        written: list[Path] = []
+        for part in old:
+            table = pq.read_table(part)
+            keys = table.column(self.key).to_pylist()
+            fresh = [row for row, key in enumerate(keys) if key not in seen and not seen.add(key)]
+            duplicates += len(keys) - len(fresh)
+            if fresh:
+                pending.append(table.take(pa.array(fresh, pa.int64())))
+                pending_rows += len(fresh)
+            if pending_rows >= rows_per_part:
+                written.append(self.write(pa.concat_tables(pending, promote_options="default")))
+                pending, pending_rows = [], 0
+        if pending:
+            written.append(self.write(pa.concat_tables(pending, promote_options="default")))
+        for part in old:
+            part.unlink()
+        return len(old), len(written), duplicates
+
+
 class Committer:
     """Collects result tables and commits them to a store every `every` rows or `seconds` seconds.
 

@@ -99,6 +99,16 @@ def encode_phrases(model, tokenizer, phrases: list[str], device: str = "cpu") ->
         return torch.nn.functional.normalize(features.float(), dim=-1).cpu().numpy()
 
 
+def shard_count(images: int, shard_size: int) -> int:
+    """Embedding jobs for `images` paths at about `shard_size` each: the next power of two.
+
+    Shards are `image_id mod count`; doubling the count splits every shard in two, so an image
+    never moves to a shard that did not come from its old one.
+    """
+    needed = max(1, -(-images // shard_size))
+    return 1 << (needed - 1).bit_length()
+
+
 def shard_of(image_id: str, shards: int) -> int:
     """Stable shard of an image: adding images never moves existing ones to another shard."""
     return int(image_id[:8], 16) % shards

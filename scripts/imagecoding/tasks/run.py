@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from ..llm.engine import Engine, Request, Task, answers_table, cost_ledger
+from ..outputs import write_csv, write_parquet
 from ..posts import read_posts
 
 log = logging.getLogger(__name__)
@@ -39,8 +40,8 @@ class LLMRun:
         return table
 
     def write(self, table: pd.DataFrame, table_path, ledger_path) -> None:
-        table.to_parquet(table_path, index=False)
-        cost_ledger(table, self.task.name).to_csv(ledger_path, index=False)
+        write_parquet(table, table_path)
+        write_csv(cost_ledger(table, self.task.name), ledger_path)
 
     def estimate(self) -> str:
         estimate = self.engine.estimate(self.task, self.requests)
@@ -50,5 +51,11 @@ class LLMRun:
 def rule_inputs(snakemake) -> tuple[dict, pd.DataFrame, pd.DataFrame | None]:
     """The configuration (with the rule's own llm and task params), the manifest and the posts of an LLM rule."""
     config = dict(snakemake.config, **{key: value for key, value in snakemake.params.items()})
+    budget = getattr(snakemake.resources, "llm", 0)
+    if config.get("llm") and budget and budget < config["llm"]["max_concurrency"]:
+        # Snakemake gave this job less of the run's global `llm` budget than it asked for (--resources
+        # llm=N, profiles/slurm): never keep more requests in flight than were granted.
+        log.info("llm.max_concurrency %d capped at the %d the run's llm budget granted", config["llm"]["max_concurrency"], budget)
+        config["llm"] = dict(config["llm"], max_concurrency=int(budget))
     posts = read_posts(config["posts"]["path"]) if config["posts"]["path"] else None
     return config, pd.read_parquet(snakemake.input.manifest), posts
