@@ -30,11 +30,11 @@ LISTING = textwrap.dedent(
     """
     import resource, sys, time
     sys.path.insert(0, sys.argv[2])
-    from imagecoding.manifest import configured_image_paths, listing_fingerprint
+    from imagecoding.manifest import configured_listing, listing_fingerprint
     started = time.perf_counter()
     config = {"images": {"root": sys.argv[1], "extensions": ["jpg", "jpeg", "png"]}, "posts": {}}
-    paths = configured_image_paths(config)
-    listing_fingerprint(paths, sys.argv[1])
+    paths, scanned = configured_listing(config)
+    listing_fingerprint(paths, sys.argv[1], (), scanned)
     print(len(paths), time.perf_counter() - started, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
     """
 )

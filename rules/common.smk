@@ -13,7 +13,7 @@ from imagecoding.config import (
     resolve_bundled_files,
 )
 from imagecoding.clip.embeddings import shard_count
-from imagecoding.manifest import configured_image_paths, listing_fingerprint
+from imagecoding.manifest import configured_listing, listing_fingerprint
 
 check_study(config)
 check_schema(config, os.path.join(workflow.basedir, "config/schema/config.schema.yaml"))
@@ -45,15 +45,21 @@ wildcard_constraints:
 
 
 @cache
+def scanned_images():
+    """The paths the manifest covers and the root's scan: listed once per invocation."""
+    return configured_listing(config)
+
+
 def image_paths():
-    return configured_image_paths(config)
+    return scanned_images()[0]
 
 
 @cache
 def image_listing():
     """Which image files exist, with sizes and mtimes; re-runs the manifest when it changes."""
     images = config["images"]
-    return listing_fingerprint(image_paths(), images["root"], images["extra_roots"])
+    paths, scanned = scanned_images()
+    return listing_fingerprint(paths, images["root"], images["extra_roots"], scanned)
 
 
 def shards():

@@ -22,16 +22,37 @@ def normalise_extensions(extensions: list[str]) -> set[str]:
     return {"." + ext.lower().lstrip(".") for ext in extensions}
 
 
+def scan_images(root: str | Path, extensions: list[str]) -> dict[str, tuple[int, int] | None]:
+    """Display path -> (size, mtime_ns) of every file under `root` whose ending is configured.
+
+    One pass of os.scandir: its entries carry the stat the listing fingerprint needs, and a file
+    reached by walking real folders (links to folders are not followed) lies inside the root. A
+    symlinked file maps to None: where it leads is checked with the paths of the posts table.
+    """
+    wanted = normalise_extensions(extensions)
+    found: dict[str, tuple[int, int] | None] = {}
+    pending = [(os.path.abspath(root), "")]
+    while pending:
+        folder, prefix = pending.pop()
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                pending.append((entry.path, prefix + entry.name + "/"))
+            elif os.path.splitext(entry.name)[1].lower() in wanted:
+                if entry.is_symlink():
+                    found[prefix + entry.name] = None
+                elif entry.is_file(follow_symlinks=False):
+                    stat = entry.stat(follow_symlinks=False)
+                    found[prefix + entry.name] = (stat.st_size, stat.st_mtime_ns)
+    return found
+
+
 def find_images(root: str | Path, extensions: list[str]) -> list[str]:
     """Display paths of every file under `root` whose ending is configured (case-insensitive)."""
-    wanted = normalise_extensions(extensions)
-    found = []
-    for folder, subfolders, files in os.walk(root):
-        subfolders.sort()
-        for name in files:
-            if os.path.splitext(name)[1].lower() in wanted:
-                found.append(display_path(os.path.abspath(os.path.join(folder, name)), root))
-    return found
+    return list(scan_images(root, extensions))
 
 
 def all_image_paths(root: str | Path, extensions: list[str], post_paths: list[str] = ()) -> list[str]:
@@ -64,24 +85,32 @@ def outside_row(path: str) -> dict:
     return {**dict.fromkeys(CACHE_COLUMNS), "path": path, "status": "outside_root", "error": error}
 
 
-def listing_fingerprint(paths: list[str], root: str | Path, extra_roots: list[str] = ()) -> str:
+def listing_fingerprint(
+    paths: list[str], root: str | Path, extra_roots: list[str] = (), scanned: dict | None = None
+) -> str:
     """A cheap digest of which files exist with which size and mtime.
 
     Given to the manifest rule as a param, it makes Snakemake re-run the manifest (and only
     what depends on it) when images are added, removed or replaced, without listing every
-    image as a rule input. Paths outside the allowed folders count by name only.
+    image as a rule input. Paths outside the allowed folders count by name only. `scanned`
+    (from scan_images) saves a stat and a link check for every plain file found under the root.
     """
     allowed = AllowedFolders(root, extra_roots)
+    scanned = scanned or {}
     digest = hashlib.sha256()
     for path in paths:
-        absolute = absolute_path(path, root)
-        try:
-            if not allowed.allows(absolute):
-                raise PermissionError
-            stat = os.stat(absolute)
-            entry = f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}\n"
-        except OSError:
-            entry = f"{path}\0missing\n"
+        known = scanned.get(path)
+        if known is not None:
+            entry = f"{path}\0{known[0]}\0{known[1]}\n"
+        else:
+            absolute = absolute_path(path, root)
+            try:
+                if not allowed.allows(absolute):
+                    raise PermissionError
+                stat = os.stat(absolute)
+                entry = f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}\n"
+            except OSError:
+                entry = f"{path}\0missing\n"
         digest.update(entry.encode("utf-8", "surrogateescape"))
     return digest.hexdigest()[:16]
 
@@ -172,6 +201,11 @@ def manifest_table(frame: pd.DataFrame) -> pd.DataFrame:
 
 def configured_image_paths(config: dict) -> list[str]:
     """Display paths the manifest covers for a configuration: the root's files plus the posts' images."""
+    return configured_listing(config)[0]
+
+
+def configured_listing(config: dict) -> tuple[list[str], dict[str, tuple[int, int] | None]]:
+    """(display paths the manifest covers, scan_images of the root): what every invocation lists, once."""
     from .posts import post_image_links, read_posts
 
     images, posts = config["images"], config.get("posts") or {}
@@ -185,7 +219,10 @@ def configured_image_paths(config: dict) -> list[str]:
             posts.get("image_separator"),
         )
         post_paths = links["path"].dropna().tolist()
-    return all_image_paths(images["root"], images["extensions"], post_paths)
+    scanned = scan_images(images["root"], images["extensions"])
+    paths = set(scanned)
+    paths.update(p for p in post_paths if p)
+    return sorted(paths), scanned
 
 
 def decodable_images(manifest: pd.DataFrame, root: str | Path) -> list[tuple[str, str]]:
