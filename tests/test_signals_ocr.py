@@ -22,6 +22,13 @@ def poster(path: Path, lines: list[str], size=(900, 400)) -> Path:
     return path
 
 
+@pytest.fixture(autouse=True)
+def tesseract_threads(monkeypatch):
+    """The OCR step sets OMP_THREAD_LIMIT for its Tesseract processes; in the test process it must not
+    outlive these tests (every later Snakemake run and `nproc` would inherit one thread)."""
+    monkeypatch.setenv("OMP_THREAD_LIMIT", "1")
+
+
 @pytest.fixture
 def posters(tmp_path):
     return [

@@ -46,7 +46,7 @@ mkdir -p "$dir/state" "$dir/spool"
 munge_dir=$(mktemp -d /tmp/imagecoding-munge.XXXXXX)
 echo "$munge_dir" > "$dir/munge-dir"
 node=$(hostname -s)
-cpus=$(nproc)
+cpus=$(nproc --all)  # not nproc: it obeys OMP_THREAD_LIMIT and OMP_NUM_THREADS of the caller
 memory_mb=$(( $(awk '/MemTotal/ {print $2}' /proc/meminfo) / 1024 - 2048 ))
 (( memory_mb > 16000 )) && memory_mb=16000
 cat > "$dir/slurm.conf" <<EOF
