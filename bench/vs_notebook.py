@@ -140,6 +140,13 @@ def agreement(notebook: Path, workflow: Path, images: Path) -> tuple[float, int]
     return float(same[clear].mean() * 100) if clear.any() else float("nan"), int(clear.sum())
 
 
+def embed_peak_mb(workdir: Path) -> float:
+    """The embedding job's peak resident memory, from Snakemake's benchmark file."""
+    import pandas as pd
+
+    return float(pd.read_csv(next((workdir / "benchmarks" / "clip").glob("embed_*.tsv")), sep="\t")["max_rss"].iloc[0])
+
+
 def embed_rate(workdir: Path) -> float:
     log = next((workdir / "logs" / "clip").glob("embed_*.log")).read_text()
     return float(re.search(r"\(([\d.]+) images/s\)", log).group(1))
@@ -234,7 +241,7 @@ def main() -> None:
         workflow = timed(snakemake(workdir, "results/clip/image_type.parquet"), env=env)
         same, clear = agreement(notebook_out, workdir / "results" / "clip" / "image_type.parquet", images)
         rows.append((count, notebook, workflow))
-        details.append((count, embed_rate(workdir), same, clear))
+        details.append((count, embed_rate(workdir), same, clear, embed_peak_mb(workdir)))
         if not args.skip_fast and count == sizes[-1]:
             fast = scratch / f"workflow-{count}-int8"
             shutil.rmtree(fast, ignore_errors=True)
@@ -248,10 +255,10 @@ def main() -> None:
     print("|---|---|---|---|")
     for count, notebook, workflow in rows:
         print(f"| {count:,} | {notebook:.1f} s | {workflow:.1f} s | {notebook / workflow:.2f}x |")
-    print("\n| images | workflow's embedding rate | same top category (clear cases) |")
-    print("|---|---|---|")
-    for count, rate, same, clear in details:
-        print(f"| {count:,} | {rate:.1f} images/s | {same:.1f}% of {clear} |")
+    print("\n| images | workflow's embedding rate | same top category (clear cases) | embedding job's peak memory |")
+    print("|---|---|---|---|")
+    for count, rate, same, clear, peak in details:
+        print(f"| {count:,} | {rate:.1f} images/s | {same:.1f}% of {clear} | {peak:,.0f} MB |")
     if not args.skip_fast:
         print("\n| images | seeds' notebook as a script | workflow, clip.precision: int8 | ratio | embedding rate |")
         print("|---|---|---|---|---|")

@@ -62,6 +62,7 @@ rule clip_score:
         "logs/clip/score_{scheme}.log",
     conda:
         "../envs/clip.yaml"
+    threads: 1
     resources:
         mem_mb=4000,
         runtime=60,
@@ -82,6 +83,7 @@ rule compact:
         "logs/compact.log",
     conda:
         "../envs/core.yaml"
+    threads: 1
     params:
         stores=[config["clip"]["store_dir"], config["signals"]["store_dir"]],
         rows_per_part=100000,

@@ -39,6 +39,7 @@ rule consensus:
         "logs/consensus.log",
     conda:
         "../envs/core.yaml"
+    threads: 1
     resources:
         mem_mb=4000,
         runtime=30,

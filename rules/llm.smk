@@ -10,6 +10,10 @@ rule llm_ledger:
         "logs/llm/ledger.log",
     conda:
         "../envs/core.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
     script:
         "../scripts/llm_ledger.py"
 
@@ -26,6 +30,10 @@ rule llm_estimate:
     localrule: True
     conda:
         "../envs/llm.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
     params:
         tasks=LLM_TASKS,
         llm=llm_params(),

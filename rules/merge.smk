@@ -16,6 +16,7 @@ rule merge:
         "logs/merge.log",
     conda:
         "../envs/core.yaml"
+    threads: 1
     resources:
         mem_mb=4000,
         runtime=30,

@@ -11,6 +11,7 @@ rule objects_weights:
         "logs/signals/objects_weights.log",
     conda:
         "../envs/signals_objects.yaml"
+    threads: 0  # it waits on a download or a hash
     params:
         model=config["signals"]["objects"]["model"],
         weights=config["signals"]["objects"]["weights"],
@@ -26,6 +27,7 @@ rule captions_weights:
         "logs/signals/captions_weights.log",
     conda:
         "../envs/signals_captions.yaml"
+    threads: 0  # it waits on a download or a hash
     params:
         model=captions_model_params(),
         cache_dir=config["models"]["cache_dir"],
@@ -95,6 +97,7 @@ rule signals_tags:
         "logs/signals/tags.log",
     conda:
         "../envs/clip.yaml"
+    threads: 1
     resources:
         mem_mb=4000,
         runtime=60,
@@ -151,6 +154,7 @@ rule signals_vision:
         "logs/signals/vision.log",
     conda:
         "../envs/signals_vision.yaml"
+    threads: 1
     resources:
         mem_mb=2000,
         runtime=1440,

@@ -19,6 +19,7 @@ rule validation_export:
         "logs/validation/export.log",
     conda:
         "../envs/core.yaml"
+    threads: 1
     resources:
         mem_mb=2000,
         runtime=30,
@@ -47,6 +48,7 @@ rule validation_metrics:
         "logs/validation/metrics.log",
     conda:
         "../envs/core.yaml"
+    threads: 1
     resources:
         mem_mb=4000,
         runtime=60,
