@@ -23,6 +23,7 @@ include: "rules/signals.smk"
 include: "rules/ensemble.smk"
 include: "rules/llm.smk"
 include: "rules/validation.smk"
+include: "rules/compact.smk"
 include: "rules/merge.smk"
 include: "rules/report.smk"
 

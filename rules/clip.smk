@@ -1,6 +1,5 @@
 localrules:
     clip_weights,
-    compact,
 
 
 # The only step that talks to the network: compute nodes of a cluster often have none. It resolves
@@ -74,18 +73,3 @@ rule clip_score:
         top_k=config["clip"]["top_k"],
     script:
         "../scripts/clip_score.py"
-
-
-# Maintenance, run by name while no other job runs: `snakemake compact`. Many small parts (a
-# cluster's flushes) and duplicates (two runs sharing a store) become few parts, each image once.
-rule compact:
-    log:
-        "logs/compact.log",
-    conda:
-        "../envs/core.yaml"
-    threads: 1
-    params:
-        stores=[config["clip"]["store_dir"], config["signals"]["store_dir"]],
-        rows_per_part=100000,
-    script:
-        "../scripts/compact_stores.py"

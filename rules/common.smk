@@ -7,6 +7,7 @@ from snakemake.utils import validate
 sys.path.insert(0, os.path.join(workflow.basedir, "scripts"))
 
 from imagecoding.config import (
+    annotation_files,
     check_config,
     check_schema,
     check_study,
@@ -31,8 +32,7 @@ LLM_TASKS = (
     + (["ensemble"] if CLASSIFY else [])
     + (["captions"] if "captions" in SIGNALS and CAPTIONS_BY_LLM else [])
 )
-ANNOTATIONS = config["validation"]["annotations"] or []
-ANNOTATIONS = [ANNOTATIONS] if isinstance(ANNOTATIONS, str) else ANNOTATIONS
+ANNOTATIONS = annotation_files(config)
 MAPPED_FRAMES = [
     s for s in config["consensus"]["frames"] if config["frames"]["enabled"]
 ]
@@ -72,14 +72,19 @@ def shards():
 SHARDS = shards()
 
 # Images per second measured on two CPU cores (docs/benchmarks.md) and, cautiously, on one GPU.
-RATES = {"clip": (15, 300), "objects": (8, 100), "captions": (1, 30), "ocr": (3, 3)}
+IMAGES_PER_SECOND = {
+    "clip": (15, 300),
+    "objects": (8, 100),
+    "captions": (1, 30),
+    "ocr": (3, 3),
+}
 
 
 def runtime_minutes(step, device="cpu", shards=1, processes=1):
     """Minutes a job may run (the cluster's time limit): twice the expected time at the measured
     rate, at least 30; on a laptop it only orders jobs. A job killed at its limit keeps its commits.
     """
-    cpu, gpu = RATES[step]
+    cpu, gpu = IMAGES_PER_SECOND[step]
     images = len(image_paths()) / shards
     rate = gpu if device == "cuda" else cpu * processes
     return max(30, round(2 * images / rate / 60))
@@ -153,6 +158,18 @@ def consensus_results():
     return expand("results/consensus/{scheme}.parquet", scheme=SCHEMES) + [
         "results/consensus/agreement.csv"
     ]
+
+
+def method_results(wildcards):
+    """What both validation rules read: the manifest, the schemes and every method's codes."""
+    return {
+        "manifest": "results/manifest.parquet",
+        "scores": expand("results/clip/{scheme}.parquet", scheme=SCHEMES),
+        "schemes": [config["clip"]["schemes"][s] for s in SCHEMES],
+        "frames": frame_results(),
+        "ensemble": ensemble_results(),
+        "consensus": consensus_results(),
+    }
 
 
 def validation_results():

@@ -4,12 +4,7 @@
 
 rule validation_export:
     input:
-        manifest="results/manifest.parquet",
-        scores=expand("results/clip/{scheme}.parquet", scheme=SCHEMES),
-        schemes=[config["clip"]["schemes"][s] for s in SCHEMES],
-        frames=frame_results(),
-        ensemble=ensemble_results(),
-        consensus=consensus_results(),
+        unpack(method_results),
     output:
         sample="results/validation/sample.csv",
         tasks="results/validation/label_studio/tasks.json",
@@ -31,13 +26,8 @@ rule validation_export:
 
 rule validation_metrics:
     input:
+        unpack(method_results),
         annotations=ANNOTATIONS,
-        manifest="results/manifest.parquet",
-        scores=expand("results/clip/{scheme}.parquet", scheme=SCHEMES),
-        schemes=[config["clip"]["schemes"][s] for s in SCHEMES],
-        frames=frame_results(),
-        ensemble=ensemble_results(),
-        consensus=consensus_results(),
     output:
         metrics="results/validation/metrics.csv",
         confusion=directory("results/validation/confusion"),

@@ -12,19 +12,15 @@ import pandas as pd
 from imagecoding.outputs import write_csv, write_json, write_text
 from imagecoding.posts import absolute_path
 from imagecoding.validation.labelstudio import default_document_root, image_url, labeling_config, tasks
-from imagecoding.validation.predictions import consensus_paths, method_predictions
+from imagecoding.validation.predictions import rule_predictions
 from imagecoding.validation.sample import stratified_sample
-from imagecoding.validation.setup import coded_variables_of
+from imagecoding.validation.variables import coded_variables_of
 
 config, inputs, outputs = snakemake.config, snakemake.input, snakemake.output
 settings = config["validation"]
 variables = coded_variables_of(config)
-schemes = sorted(config["clip"]["schemes"])
-scheme = settings["scheme"] or schemes[0]
-predictions = method_predictions(
-    variables, dict(zip(schemes, inputs.scores)), (inputs.ensemble or [None])[0], (inputs.frames or [None])[0],
-    consensus_paths(inputs.consensus),
-)
+scheme = settings["scheme"] or sorted(config["clip"]["schemes"])[0]
+predictions = rule_predictions(variables, inputs)
 manifest = pd.read_parquet(inputs.manifest)
 paths = manifest[manifest["status"] == "ok"].drop_duplicates("image_id").set_index("image_id")["path"]
 strata = predictions["clip"][scheme].rename(scheme).reset_index()

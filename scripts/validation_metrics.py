@@ -11,13 +11,12 @@ import pandas as pd
 from imagecoding.outputs import atomic_directory, write_csv
 from imagecoding.validation.annotations import gold_standard, read_codes
 from imagecoding.validation.metrics import METRIC_COLUMNS, against_coders, against_gold, between_coders, sentences
-from imagecoding.validation.predictions import consensus_paths, method_predictions
-from imagecoding.validation.setup import coded_variables_of
+from imagecoding.validation.predictions import rule_predictions
+from imagecoding.validation.variables import coded_variables_of
 
 config, inputs, outputs = snakemake.config, snakemake.input, snakemake.output
 settings = config["validation"]
 variables = coded_variables_of(config)
-schemes = sorted(config["clip"]["schemes"])
 manifest = pd.read_parquet(inputs.manifest)
 codes, report = read_codes(list(inputs.annotations), variables, manifest, settings["check_coder"], settings["coders"])
 adjudicator = None if settings["adjudicator"] is None else str(settings["adjudicator"])
@@ -26,10 +25,7 @@ report = pd.concat([report, pd.DataFrame([
     {"source": "all", "problem": "tied items settled by the adjudicator", "count": int(ties["resolved"].sum())},
     {"source": "all", "problem": "tied items left out (no adjudicator code)", "count": int((~ties["resolved"]).sum())},
 ])], ignore_index=True)
-predictions = method_predictions(
-    variables, dict(zip(schemes, inputs.scores)), (inputs.ensemble or [None])[0], (inputs.frames or [None])[0],
-    consensus_paths(inputs.consensus),
-)
+predictions = rule_predictions(variables, inputs)
 rows, confusions = [], {}
 for variable in variables:
     values = list(variable.values)

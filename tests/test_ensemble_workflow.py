@@ -11,8 +11,7 @@ from imagecoding.schemes import load_scheme
 from imagecoding.tasks.codebook import load_codebook
 from imagecoding.tasks.ensemble import scheme_codebook
 from llm_server import FakeLLM
-from tiny_clip import COCA_CONFIG, COCA_NAME
-from workflow_helpers import REPO, planned_jobs, prepare_workdir, snakemake, write_config
+from workflow_helpers import REPO, ensemble_settings, planned_jobs, prepare_workdir, snakemake, write_config
 
 pytestmark = pytest.mark.workflow
 
@@ -27,22 +26,6 @@ def fake():
                      text_only=("ensemble",), varied=True).start()
     yield server
     server.stop()
-
-
-def ensemble_settings(fake, coca: Path, **ensemble) -> dict:
-    return {
-        "signals": {
-            "objects": {"weights": None, "min_score": 0.5},
-            "captions": {"model": COCA_NAME, "model_config": str(COCA_CONFIG), "pretrained": str(coca), "max_length": 10},
-        },
-        "ensemble": {"enabled": True, "post_text_column": "caption", **ensemble},
-        "frames": {"enabled": True},
-        "consensus": {"frames": {"image_type": {"variable": "Event_Occasion", "values": {
-            "CampaignMaterial": "Campaign material", "CampaignEvent": "Political event", "MediaAppearance": "Media appearance",
-        }}}},
-        "llm": {"base_url": fake.base_url, "model": "test-model", "api_key_env": "E2E_ENSEMBLE_KEY",
-                "prices": {"test-model": {"input": 1.0, "output": 4.0}}, "backoff_base_s": 0.01},
-    }
 
 
 @pytest.fixture(scope="module")

@@ -16,9 +16,8 @@ from imagecoding.schemes import load_scheme
 from imagecoding.tasks.codebook import load_codebook
 from imagecoding.tasks.ensemble import scheme_codebook
 from llm_server import INJECTED_ANSWER, FakeLLM
-from test_ensemble_workflow import ensemble_settings
 from vision_server import FakeVision
-from workflow_helpers import REPO, planned_jobs, prepare_workdir, snakemake, write_config
+from workflow_helpers import REPO, ensemble_settings, planned_jobs, prepare_workdir, snakemake, write_config
 
 pytestmark = pytest.mark.workflow
 

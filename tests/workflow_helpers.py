@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from tiny_clip import MODEL_CONFIG, MODEL_NAME
+from tiny_clip import COCA_CONFIG, COCA_NAME, MODEL_CONFIG, MODEL_NAME
 
 REPO = Path(__file__).resolve().parent.parent
 SNAKEMAKE = Path(sys.executable).parent / "snakemake"
@@ -72,3 +72,20 @@ def prepare_workdir(workdir: Path) -> Path:
     (workdir / "schemes").mkdir()
     shutil.copy(REPO / "config" / "schemes" / "image_types.yaml", workdir / "schemes")
     return workdir
+
+
+def ensemble_settings(fake, coca: Path, **ensemble) -> dict:
+    """Every signal, the ensemble, frame coding and a consensus mapping, against the local LLM test server."""
+    return {
+        "signals": {
+            "objects": {"weights": None, "min_score": 0.5},
+            "captions": {"model": COCA_NAME, "model_config": str(COCA_CONFIG), "pretrained": str(coca), "max_length": 10},
+        },
+        "ensemble": {"enabled": True, "post_text_column": "caption", **ensemble},
+        "frames": {"enabled": True},
+        "consensus": {"frames": {"image_type": {"variable": "Event_Occasion", "values": {
+            "CampaignMaterial": "Campaign material", "CampaignEvent": "Political event", "MediaAppearance": "Media appearance",
+        }}}},
+        "llm": {"base_url": fake.base_url, "model": "test-model", "api_key_env": "E2E_ENSEMBLE_KEY",
+                "prices": {"test-model": {"input": 1.0, "output": 4.0}}, "backoff_base_s": 0.01},
+    }

@@ -122,6 +122,12 @@ def config_problems(config: dict, uses_conda: bool = False) -> list[str]:
     return problems
 
 
+def annotation_files(config: dict) -> list[str]:
+    """validation.annotations as a list: one file or several may be named."""
+    annotations = config["validation"]["annotations"] or []
+    return [annotations] if isinstance(annotations, str) else list(annotations)
+
+
 def validation_problems(config: dict) -> list[str]:
     validation = config["validation"]
     problems = []
@@ -129,8 +135,7 @@ def validation_problems(config: dict) -> list[str]:
         problems.append(
             f"validation.scheme: there is no scheme '{validation['scheme']}'; use one of {', '.join(config['clip']['schemes'])}."
         )
-    annotations = validation["annotations"] or []
-    for path in [annotations] if isinstance(annotations, str) else annotations:
+    for path in annotation_files(config):
         if not Path(path).is_file():
             problems.append(f"validation.annotations: no file at '{path}'. Export your coders' work there, or remove it.")
     return problems

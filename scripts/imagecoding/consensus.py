@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import itertools
-import warnings
 from collections import Counter
 
-import numpy as np
 import pandas as pd
+
+from .agreement import cohen_kappa, percent_agreement
 
 METHODS = ("clip", "ensemble", "frames")
 
@@ -52,19 +52,12 @@ def consensus_table(image_ids: list[str], methods: dict[str, pd.Series]) -> pd.D
 
 def pairwise_agreement(scheme: str, table: pd.DataFrame, methods: list[str], categories: list[str]) -> pd.DataFrame:
     """Percent agreement and Cohen's kappa (scikit-learn) for every pair of methods, on the images both coded."""
-    from sklearn.metrics import cohen_kappa_score
-
     rows = []
     for first, second in itertools.combinations(methods, 2):
         both = table[[first, second]].dropna()
-        n = len(both)
-        percent = float((both[first] == both[second]).mean() * 100) if n else np.nan
-        kappa = np.nan
-        if n and len(set(both[first]) | set(both[second])) > 1:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)  # one category each: kappa is undefined
-                kappa = float(cohen_kappa_score(both[first], both[second], labels=categories))
-        rows.append({"scheme": scheme, "method_a": first, "method_b": second, "n": n, "percent": percent, "kappa": kappa})
+        rows.append({"scheme": scheme, "method_a": first, "method_b": second, "n": len(both),
+                     "percent": percent_agreement(both[first], both[second]),
+                     "kappa": cohen_kappa(both[first], both[second], categories)})
     return pd.DataFrame(rows, columns=["scheme", "method_a", "method_b", "n", "percent", "kappa"])
 
 

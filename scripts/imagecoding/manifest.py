@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from .images import DEFAULT_MAX_PIXELS, check_image_file
-from .posts import absolute_path, display_path
+from .posts import absolute_path
 
 MANIFEST_COLUMNS = ["image_id", "path", "bytes", "width", "height", "format", "status", "error"]
 # Extra bookkeeping kept only in the cache: a file whose size and mtime are unchanged is not re-read.
@@ -57,9 +57,11 @@ def find_images(root: str | Path, extensions: list[str]) -> list[str]:
 
 def all_image_paths(root: str | Path, extensions: list[str], post_paths: list[str] = ()) -> list[str]:
     """Files under the root plus every image the posts table names, each once, sorted."""
-    paths = set(find_images(root, extensions))
-    paths.update(p for p in post_paths if p)
-    return sorted(paths)
+    return _with_post_paths(find_images(root, extensions), post_paths)
+
+
+def _with_post_paths(found, post_paths) -> list[str]:
+    return sorted(set(found).union(p for p in post_paths if p))
 
 
 class AllowedFolders:
@@ -86,7 +88,7 @@ def outside_row(path: str) -> dict:
 
 
 def listing_fingerprint(
-    paths: list[str], root: str | Path, extra_roots: list[str] = (), scanned: dict | None = None
+    paths: list[str], root: str | Path, extra_roots: list[str] = (), scanned: dict[str, tuple[int, int] | None] | None = None
 ) -> str:
     """A cheap digest of which files exist with which size and mtime.
 
@@ -220,9 +222,7 @@ def configured_listing(config: dict) -> tuple[list[str], dict[str, tuple[int, in
         )
         post_paths = links["path"].dropna().tolist()
     scanned = scan_images(images["root"], images["extensions"])
-    paths = set(scanned)
-    paths.update(p for p in post_paths if p)
-    return sorted(paths), scanned
+    return _with_post_paths(scanned, post_paths), scanned
 
 
 def decodable_images(manifest: pd.DataFrame, root: str | Path) -> list[tuple[str, str]]:

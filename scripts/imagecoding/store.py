@@ -19,6 +19,16 @@ import pyarrow.parquet as pq
 from .outputs import write_json, write_parquet
 
 
+def _first_sightings(keys: list[str], seen: set[str]) -> list[int]:
+    """Row numbers of keys not in `seen` (nor earlier in `keys`); adds them to `seen`."""
+    rows = []
+    for row, key in enumerate(keys):
+        if key not in seen:
+            seen.add(key)
+            rows.append(row)
+    return rows
+
+
 class PartStore:
     """Rows keyed by `key` (image_id unless said otherwise) in uniquely named parts, each written to a
     temporary name and then renamed.
@@ -49,8 +59,7 @@ class PartStore:
             table = table.filter(pc.is_in(table.column(self.key), value_set=value_set))
             if not table.num_rows:
                 continue
-            keys = table.column(self.key).to_pylist()
-            fresh = [row for row, key in enumerate(keys) if key not in seen and not seen.add(key)]
+            fresh = _first_sightings(table.column(self.key).to_pylist(), seen)
             if fresh:
                 yield table.take(pa.array(fresh, pa.int64()))
 
@@ -71,7 +80,6 @@ class PartStore:
         write_parquet(table, final)
         return final
 
-
     def compact(self, rows_per_part: int = 100_000) -> tuple[int, int, int]:
         """Rewrite the parts as few parts holding each key once; returns (parts before, after, duplicates dropped).
 
@@ -89,9 +97,8 @@ class PartStore:
         written: list[Path] = []
         for part in old:
             table = pq.read_table(part)
-            keys = table.column(self.key).to_pylist()
-            fresh = [row for row, key in enumerate(keys) if key not in seen and not seen.add(key)]
-            duplicates += len(keys) - len(fresh)
+            fresh = _first_sightings(table.column(self.key).to_pylist(), seen)
+            duplicates += table.num_rows - len(fresh)
             if fresh:
                 pending.append(table.take(pa.array(fresh, pa.int64())))
                 pending_rows += len(fresh)

@@ -4,10 +4,11 @@ and the coders against each other. One tidy table: method, variable, against, me
 from __future__ import annotations
 
 import itertools
-import warnings
 
 import numpy as np
 import pandas as pd
+
+from ..agreement import cohen_kappa, percent_agreement
 
 METRIC_COLUMNS = ["method", "variable", "against", "metric", "class", "value", "ci_low", "ci_high", "n"]
 METHOD_NAMES = {"clip": "CLIP", "ensemble": "The ensemble", "consensus": "The consensus of methods", "frames": "Frame coding"}
@@ -18,12 +19,11 @@ def _row(method, variable, against, metric, value, n, low=np.nan, high=np.nan, c
             "value": float(value), "ci_low": float(low), "ci_high": float(high), "n": int(n)}
 
 
-def _kappa(first, second) -> float:
-    from sklearn.metrics import cohen_kappa_score
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # one category on both sides: kappa is undefined
-        return float(cohen_kappa_score(first, second))
+def _pair_rows(method: str, variable: str, against: str, first: pd.Series, second: pd.Series) -> list[dict]:
+    """Percent agreement and kappa of two aligned codings, as two rows."""
+    n = len(first)
+    return [_row(method, variable, against, "percent_agreement", percent_agreement(first, second), n),
+            _row(method, variable, against, "kappa", cohen_kappa(first, second), n)]
 
 
 def _summary(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
@@ -33,7 +33,7 @@ def _summary(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
     return {
         "accuracy": accuracy_score(y_true, y_pred),
         "macro_f1": f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0),
-        "kappa": _kappa(y_true, y_pred),
+        "kappa": cohen_kappa(y_true, y_pred),
     }
 
 
@@ -73,8 +73,7 @@ def against_coders(method: str, variable: str, predicted: pd.Series, codes: pd.D
     for coder, group in codes.groupby("coder"):
         both = pd.concat([group.set_index("image_id")["value"].rename("coder"), predicted.rename("method")], axis=1, join="inner").dropna()
         if len(both):
-            rows.append(_row(method, variable, f"coder:{coder}", "percent_agreement", (both["coder"] == both["method"]).mean() * 100, len(both)))
-            rows.append(_row(method, variable, f"coder:{coder}", "kappa", _kappa(both["coder"], both["method"]), len(both)))
+            rows += _pair_rows(method, variable, f"coder:{coder}", both["coder"], both["method"])
     return rows
 
 
@@ -93,9 +92,7 @@ def between_coders(variable: str, codes: pd.DataFrame, values: list[str]) -> lis
     for first, second in itertools.combinations(table.index, 2):
         both = table.loc[[first, second]].T.dropna()
         if len(both):
-            against = f"{first}~{second}"
-            rows.append(_row("coders", variable, against, "percent_agreement", (both[first] == both[second]).mean() * 100, len(both)))
-            rows.append(_row("coders", variable, against, "kappa", _kappa(both[first], both[second]), len(both)))
+            rows += _pair_rows("coders", variable, f"{first}~{second}", both[first], both[second])
     return rows
 
 

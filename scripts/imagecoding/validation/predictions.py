@@ -44,5 +44,9 @@ def method_predictions(
     return out
 
 
-def consensus_paths(paths: list[str]) -> dict[str, str]:
-    return {Path(p).stem: p for p in paths if p.endswith(".parquet")}
+def rule_predictions(variables: list[CodedVariable], inputs) -> dict[str, dict[str, pd.Series]]:
+    """method_predictions from a validation rule's inputs: `scores` (clip/<scheme>.parquet), and `ensemble`,
+    `frames` and `consensus` (consensus/<scheme>.parquet beside agreement.csv), each empty when that step is off."""
+    scores = {Path(p).stem: p for p in inputs.scores}
+    consensus = {Path(p).stem: p for p in inputs.consensus if p.endswith(".parquet")}
+    return method_predictions(variables, scores, next(iter(inputs.ensemble), None), next(iter(inputs.frames), None), consensus)

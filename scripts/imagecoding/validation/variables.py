@@ -29,6 +29,21 @@ def coded_variables(schemes: dict, codebook=None, ensemble: bool = False, consen
     return found
 
 
+def coded_variables_of(config: dict) -> list[CodedVariable]:
+    """The coded variables of a configuration: its schemes, and its codebook when frame coding runs."""
+    from ..schemes import load_scheme
+
+    schemes = {name: load_scheme(name, path) for name, path in sorted(config["clip"]["schemes"].items())}
+    codebook = None
+    if config["frames"]["enabled"]:
+        from ..tasks.codebook import load_codebook
+
+        codebook = load_codebook(config["frames"]["codebook"])
+    ensemble = config["ensemble"]["enabled"] and config["ensemble"]["classify"]
+    consensus = ensemble or bool(config["consensus"]["frames"] and config["frames"]["enabled"])
+    return coded_variables(schemes, codebook, ensemble, consensus)
+
+
 def as_code(value) -> str | None:
     """Codes are compared as text; booleans as 'true' and 'false' whatever wrote them."""
     if value is None or (isinstance(value, float) and value != value):
