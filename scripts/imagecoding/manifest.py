@@ -197,7 +197,7 @@ def build_manifest(
 
 
 def manifest_table(frame: pd.DataFrame) -> pd.DataFrame:
-    """The public manifest columns, in DESIGN.md's order."""
+    """The public manifest columns, in the order the README's results table gives them."""
     return frame[MANIFEST_COLUMNS].reset_index(drop=True)
 
 

@@ -65,7 +65,7 @@ def score_table(
     top_k: int = 3,
     chunk: int = 65536,
 ) -> pd.DataFrame:
-    """One row per image with the columns DESIGN.md names: category, best phrase, percent, ranks."""
+    """One row per image with the columns the README lists for clip/<scheme>.parquet: category, best phrase, percent, ranks."""
     name = scheme.name
     top_k = max(1, min(top_k, len(scheme.categories)))
     categories = np.asarray(scheme.categories, dtype=object)
