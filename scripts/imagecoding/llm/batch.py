@@ -9,12 +9,9 @@ from __future__ import annotations
 import json
 import logging
 import time
-from typing import TYPE_CHECKING
 
-from .engine import Budget, InputUnavailable, Outcome, Request, Task
-
-if TYPE_CHECKING:
-    from .engine import Engine
+from .budget import Budget
+from .task import InputUnavailable, Outcome, Request, Task
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +36,7 @@ def batch_files(lines: list[str], max_lines: int = MAX_LINES, max_bytes: int = M
     return files
 
 
-def _collect(engine: "Engine", task: Task, batch, requests: dict[str, Request], outcomes: dict) -> None:
+def _collect(engine, task: Task, batch, requests: dict[str, Request], outcomes: dict) -> None:
     settings = engine.settings
     for file_id in (batch.output_file_id, batch.error_file_id):
         if not file_id:
@@ -64,7 +61,7 @@ def _collect(engine: "Engine", task: Task, batch, requests: dict[str, Request], 
                 outcomes[key] = Outcome(status="error", error=f"batch request failed: {detail}")
 
 
-def run_batch(engine: "Engine", task: Task, requests: list[Request], budget: Budget) -> dict[str, Outcome]:
+def run_batch(engine, task: Task, requests: list[Request], budget: Budget) -> dict[str, Outcome]:
     """Submit what the cache lacks (resuming batches already submitted), poll, and collect into the cache."""
     client = engine.client.client
     max_lines = engine.batch.get("max_lines", MAX_LINES)

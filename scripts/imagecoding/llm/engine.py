@@ -8,20 +8,20 @@ request, so no step pays twice for the same question.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections import deque
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
 
 import pandas as pd
 
 from ..outputs import OutputError
+from .budget import Budget
 from .cache import ResponseCache
 from .client import LLMClient, LLMConfigError, LLMSettings
 from .parsing import AnswerNotJSON, parse_answer
+from .task import InputUnavailable, Outcome, Request, Task
 
 log = logging.getLogger(__name__)
 
@@ -30,79 +30,6 @@ ANSWERED = ("ok", "invalid", "unparseable", "refused")
 CLAIM_POLL_SECONDS = 1.0  # how often a run looks for answers another run is fetching
 ANSWER_COLUMNS = ["status", "error", "raw", "model", "prompt_tokens", "completion_tokens", "cost_usd", "cached", "request_key"]
 LEDGER_COLUMNS = ["image_id", "request_key", "model", "prompt_tokens", "completion_tokens", "cost_usd", "cached", "task"]
-
-
-class InputUnavailable(Exception):
-    """A request that cannot be built (its image does not load, say): the row's status, not the run's end."""
-
-    def __init__(self, status: str, detail: str):
-        super().__init__(f"{status}: {detail}")
-        self.status = status
-        self.detail = detail
-
-
-@dataclass(frozen=True)
-class Request:
-    """One question of a task about one image: its cache key and what the task builds the body from."""
-
-    key: str
-    image_id: str
-    source: Any
-
-
-class Task(Protocol):
-    """What a task gives the engine. `name` tells tasks apart in the cache, the ledger and the logs."""
-
-    name: str
-    columns: list[str]  # the checked values of an answer, in table order
-    dtypes: dict[str, str]  # pandas dtypes of those columns where object would lose meaning
-
-    def body(self, request: Request) -> dict: ...  # may raise InputUnavailable
-
-    def check(self, answer: object) -> tuple[dict, list[str]]: ...  # values (None where invalid), problems
-
-    def estimated_tokens(self) -> tuple[float, float]: ...  # prompt, completion: when the cache has no averages
-
-    def input_problem(self, request: Request) -> InputUnavailable | None: ...  # known without building the body
-
-
-@dataclass
-class Outcome:
-    """What happened to one request: an answer (new or cached) or the error that kept it from one."""
-
-    response: dict | None = None
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    cost_usd: float = 0.0
-    cached: bool = False
-    error: str | None = None
-    status: str | None = None  # set only when no answer came: error, skipped_budget, or the input's problem
-
-
-class Budget:
-    """Stops new requests before the run's spending could pass `limit`, counting requests in flight."""
-
-    def __init__(self, limit: float | None, worst_case: float):
-        self.limit = limit
-        self.worst_case = worst_case
-        self.spent = 0.0
-        self.reserved = 0.0
-        self._lock = threading.Lock()
-
-    def reserve(self) -> bool:
-        with self._lock:
-            if self.limit is not None and self.spent + self.reserved + self.worst_case > self.limit:
-                return False
-            self.reserved += self.worst_case
-            return True
-
-    def settle(self, cost: float) -> None:
-        with self._lock:
-            self.reserved -= self.worst_case
-            self.spent += cost
-
-    def skipped(self, verb: str = "requested") -> Outcome:
-        return Outcome(status="skipped_budget", error=f"not {verb}: llm.max_cost_usd ({self.limit} USD) would be exceeded")
 
 
 @dataclass

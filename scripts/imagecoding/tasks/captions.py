@@ -9,7 +9,8 @@ import pandas as pd
 
 from ..images import ImageProblem
 from ..llm.client import IMAGE_TOKENS_LOW, LLMSettings, UploadSettings, request_body, request_digest, request_key
-from ..llm.engine import Engine, InputUnavailable, Request
+from ..llm.engine import Engine
+from ..llm.task import InputUnavailable, Request
 from .prompts import render_prompt
 from .run import LLMRun
 

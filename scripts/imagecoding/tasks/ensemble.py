@@ -12,7 +12,8 @@ import json
 import pandas as pd
 
 from ..llm.client import LLMSettings, request_body, request_digest, request_key
-from ..llm.engine import Engine, InputUnavailable, Request
+from ..llm.engine import Engine
+from ..llm.task import InputUnavailable, Request
 from ..schemes import Scheme, load_scheme
 from .codebook import Codebook, Group, Variable
 from .prompts import BlockPrompt

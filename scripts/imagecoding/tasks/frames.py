@@ -10,7 +10,8 @@ import pandas as pd
 
 from ..images import ImageProblem, file_sha256, upload_jpeg
 from ..llm.client import DETAIL_SIDES, IMAGE_TOKENS_LOW, LLMSettings, UploadSettings, image_part, request_body, request_digest, request_key
-from ..llm.engine import Engine, InputUnavailable, Request
+from ..llm.engine import Engine
+from ..llm.task import InputUnavailable, Request
 from ..posts import absolute_path
 from .codebook import Codebook, load_codebook
 from .prompts import render_prompt

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from ..llm.engine import Engine, Request, Task, answers_table, cost_ledger
+from ..llm.engine import Engine, answers_table, cost_ledger
+from ..llm.task import Request, Task
 from ..outputs import write_csv, write_parquet
 from ..posts import read_posts
 
