@@ -17,7 +17,8 @@ from imagecoding.tasks.codebook import CodebookError, codebook_from_mapping, loa
 from imagecoding.tasks.frames import frames_for_merge, frames_run
 from imagecoding.tasks.prompts import render_prompt
 from imagecoding.images import upload_jpeg
-from imagecoding.llm.client import LLMConfigError, retry_after_seconds
+from imagecoding.llm.settings import LLMConfigError
+from imagecoding.retries import retry_after_seconds
 from llm_server import FakeLLM, payload_id
 
 REPO = Path(__file__).resolve().parent.parent

@@ -8,7 +8,7 @@ from PIL import Image
 
 from conftest import gps_photos
 from imagecoding.llm.cache import ResponseCache
-from imagecoding.llm.client import LLMConfigError
+from imagecoding.llm.settings import LLMConfigError
 from imagecoding.signals.vision import VisionSettings, vision_tables
 from vision_server import FakeVision
 

@@ -155,7 +155,7 @@ def scheme_problems(config: dict) -> list[str]:
 
 
 def llm_key_problems(config: dict) -> list[str]:
-    from .llm.client import LLMConfigError, LLMSettings, api_key
+    from .llm.settings import LLMConfigError, LLMSettings, api_key
 
     try:
         api_key(LLMSettings.from_config(config["llm"]))

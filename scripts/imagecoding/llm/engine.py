@@ -19,8 +19,9 @@ import pandas as pd
 from ..outputs import OutputError
 from .budget import Budget
 from .cache import ResponseCache
-from .client import LLMClient, LLMConfigError, LLMSettings
+from .client import LLMClient
 from .parsing import AnswerNotJSON, parse_answer
+from .settings import LLMConfigError, LLMSettings
 from .task import InputUnavailable, Outcome, Request, Task
 
 log = logging.getLogger(__name__)

@@ -20,7 +20,8 @@ import pyarrow as pa
 
 from ..images import DEFAULT_MAX_PIXELS, ImageProblem, upload_jpeg
 from ..llm.cache import ResponseCache
-from ..llm.client import LLMConfigError, retry_waits
+from ..llm.settings import LLMConfigError
+from ..retries import retry_waits
 from .run import chunks, failed_row, rows_table
 
 log = logging.getLogger(__name__)

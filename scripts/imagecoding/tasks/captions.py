@@ -8,8 +8,10 @@ from pathlib import Path
 import pandas as pd
 
 from ..images import ImageProblem
-from ..llm.client import IMAGE_TOKENS_LOW, LLMSettings, UploadSettings, request_body, request_digest, request_key
 from ..llm.engine import Engine
+from ..llm.messages import IMAGE_TOKENS_LOW, UploadSettings, request_body
+from ..llm.request_keys import request_digest, request_key
+from ..llm.settings import LLMSettings
 from ..llm.task import InputUnavailable, Request
 from .prompts import render_prompt
 from .run import LLMRun

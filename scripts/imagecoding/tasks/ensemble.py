@@ -11,8 +11,10 @@ import json
 
 import pandas as pd
 
-from ..llm.client import LLMSettings, request_body, request_digest, request_key
 from ..llm.engine import Engine
+from ..llm.messages import request_body
+from ..llm.request_keys import request_digest, request_key
+from ..llm.settings import LLMSettings
 from ..llm.task import InputUnavailable, Request
 from ..schemes import Scheme, load_scheme
 from .codebook import Codebook, Group, Variable

@@ -9,8 +9,10 @@ from pathlib import Path
 import pandas as pd
 
 from ..images import ImageProblem, file_sha256, upload_jpeg
-from ..llm.client import DETAIL_SIDES, IMAGE_TOKENS_LOW, LLMSettings, UploadSettings, image_part, request_body, request_digest, request_key
 from ..llm.engine import Engine
+from ..llm.messages import DETAIL_SIDES, IMAGE_TOKENS_LOW, UploadSettings, image_part, request_body
+from ..llm.request_keys import request_digest, request_key
+from ..llm.settings import LLMSettings
 from ..llm.task import InputUnavailable, Request
 from ..posts import absolute_path
 from .codebook import Codebook, load_codebook
