@@ -10,7 +10,7 @@ logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %
 import pandas as pd
 import pyarrow as pa
 
-from imagecoding.llm.cache import ResponseCache
+from imagecoding.response_cache import ResponseCache
 from imagecoding.manifest import decodable_images
 from imagecoding.outputs import write_parquet
 from imagecoding.signals.vision import SCHEMA, VisionSettings, vision_tables

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 from snakemake.utils import validate
 
-from imagecoding.llm.cache import ResponseCache
+from imagecoding.response_cache import ResponseCache
 from imagecoding.schemes import load_scheme
 from imagecoding.tasks.codebook import load_codebook
 from imagecoding.tasks.ensemble import ensemble_run, scheme_codebook

@@ -14,7 +14,7 @@ import pytest
 from snakemake.utils import validate
 
 from conftest import gps_photos
-from imagecoding.llm.cache import ResponseCache
+from imagecoding.response_cache import ResponseCache
 from imagecoding.outputs import OutputError, atomic_directory, write_csv, write_parquet
 from imagecoding.store import PartStore
 from imagecoding.tasks.codebook import load_codebook

@@ -7,8 +7,8 @@ import pytest
 from PIL import Image
 
 from conftest import gps_photos
-from imagecoding.llm.cache import ResponseCache
-from imagecoding.llm.settings import LLMConfigError
+from imagecoding.response_cache import ResponseCache
+from imagecoding.retries import ServiceConfigError
 from imagecoding.signals.vision import VisionSettings, vision_tables
 from vision_server import FakeVision
 
@@ -70,10 +70,10 @@ def test_the_key_travels_in_a_header_and_uploads_carry_no_exif(fake, items, tmp_
 
 def test_a_wrong_or_missing_key_stops_with_the_fix(fake, items, tmp_path, monkeypatch):
     monkeypatch.delenv("TEST_VISION_KEY", raising=False)
-    with pytest.raises(LLMConfigError, match="TEST_VISION_KEY is not set"):
+    with pytest.raises(ServiceConfigError, match="TEST_VISION_KEY is not set"):
         run(settings_for(fake), ResponseCache(tmp_path / "cache.sqlite"), items[:2])
     monkeypatch.setenv("TEST_VISION_KEY", "wrong")
-    with pytest.raises(LLMConfigError, match="rejected the key"):
+    with pytest.raises(ServiceConfigError, match="rejected the key"):
         run(settings_for(fake), ResponseCache(tmp_path / "cache.sqlite"), items[:2])
 
 

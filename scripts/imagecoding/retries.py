@@ -1,10 +1,14 @@
-"""How long to wait before retrying a web service: the server's own Retry-After, else capped exponential backoff."""
+"""What every paid web service step shares: how long to wait before a retry, and the error that stops the run."""
 
 from __future__ import annotations
 
 import email.utils
 import random
 import time
+
+
+class ServiceConfigError(RuntimeError):
+    """A setting or credential of a paid web service is wrong: retrying cannot help, so the run stops."""
 
 
 def retry_after_seconds(exc: BaseException) -> float | None:

@@ -18,7 +18,7 @@ import pandas as pd
 
 from ..outputs import OutputError
 from .budget import Budget
-from .cache import ResponseCache
+from ..response_cache import ResponseCache
 from .client import LLMClient
 from .parsing import AnswerNotJSON, parse_answer
 from .settings import LLMConfigError, LLMSettings

@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from ..retries import ServiceConfigError
 
-class LLMConfigError(RuntimeError):
+
+class LLMConfigError(ServiceConfigError):
     """A mistake that makes every request fail (key, model, endpoint): the run stops with the fix."""
 
 

@@ -19,9 +19,8 @@ from typing import Iterator
 import pyarrow as pa
 
 from ..images import DEFAULT_MAX_PIXELS, ImageProblem, upload_jpeg
-from ..llm.cache import ResponseCache
-from ..llm.settings import LLMConfigError
-from ..retries import retry_waits
+from ..response_cache import ResponseCache
+from ..retries import ServiceConfigError, retry_waits
 from .run import chunks, failed_row, rows_table
 
 log = logging.getLogger(__name__)
@@ -73,7 +72,7 @@ class VisionSettings:
 def api_key(settings: VisionSettings) -> str:
     key = os.environ.get(settings.api_key_env)
     if not key:
-        raise LLMConfigError(
+        raise ServiceConfigError(
             f"signals.vision.api_key_env: the environment variable {settings.api_key_env} is not set. Export your "
             f"Google Cloud API key (export {settings.api_key_env}=...), or take vision out of ensemble.signals."
         )
@@ -116,7 +115,7 @@ class VisionClient:
         def post() -> list[dict]:
             response = self.session.post(f"{settings.endpoint}/images:annotate", json=body, timeout=settings.timeout_s)
             if response.status_code in (401, 403):
-                raise LLMConfigError(
+                raise ServiceConfigError(
                     f"Cloud Vision rejected the key from {settings.api_key_env} ({response.status_code}: "
                     f"{response.text[:200]}). Check the key and that the Vision API is enabled for its project."
                 )
@@ -175,7 +174,7 @@ def vision_tables(
             return rows
         try:
             answers = client.annotate(payloads)
-        except LLMConfigError:
+        except ServiceConfigError:
             raise
         except Exception as exc:  # retries exhausted: these images' rows, asked again next run
             return rows + [failed_row(image_id, "vision_error", f"{type(exc).__name__}: {exc}") for image_id in sent]

@@ -1,4 +1,4 @@
-"""The one LLM answer cache: SQLite, keyed by a hash of the whole request, committed answer by answer.
+"""The one answer cache of every paid web service (LLM tasks, Cloud Vision): SQLite, keyed by a hash of the whole request, committed answer by answer.
 
 WAL mode lets parallel Snakemake jobs read while one writes; every answer is its own transaction,
 so a killed run loses no answer that was paid for. Failed calls are never stored. Before asking, a
@@ -18,7 +18,7 @@ import uuid
 from contextlib import contextmanager
 from pathlib import Path
 
-from ..outputs import OutputError
+from .outputs import OutputError
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS responses (
