@@ -11,7 +11,8 @@ logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %
 import pandas as pd
 
 from imagecoding.provenance import environment, file_record, now, workflow_revision
-from imagecoding.report.build import ReportSettings, build_report, failure_table
+from imagecoding.report.build import build_report, failure_table
+from imagecoding.report.settings import ReportSettings
 from imagecoding.report.frames import FramesResult
 from imagecoding.report.schemes import SchemeResult
 from imagecoding.schemes import load_scheme

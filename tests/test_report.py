@@ -9,7 +9,8 @@ import pytest
 from PIL import Image
 
 from conftest import gps_photos
-from imagecoding.report.build import ReportSettings, build_report, failure_table
+from imagecoding.report.build import build_report, failure_table
+from imagecoding.report.settings import ReportSettings
 from imagecoding.report.schemes import SchemeResult
 
 

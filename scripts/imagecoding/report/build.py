@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -17,20 +16,10 @@ from ..posts import absolute_path
 from .consensus import consensus_view, format_cell
 from .frames import FramesResult, frames_view
 from .schemes import SchemeResult, right_wrong_items, scheme_view
+from .settings import ReportSettings
 from .signals import ensemble_view, image_notes, signals_view
 
 TEMPLATES = Path(__file__).parent / "templates"
-
-
-@dataclass
-class ReportSettings:
-    title: str = "Image coding report"
-    samples_per_category: int = 12
-    lowest_confidence: int = 6
-    seed: int = 20240122
-    thumbnail_size: int = 256
-    max_failures: int = 500
-    account_column: str | None = None
 
 
 def thumbnail_name(image_id: str) -> str:

@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from ..tasks.codebook import Variable
 from .answers import answers_view
-
-if TYPE_CHECKING:
-    from .build import ReportSettings
+from .settings import ReportSettings
 
 
 @dataclass
