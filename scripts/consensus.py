@@ -8,6 +8,7 @@ logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %
 
 import pandas as pd
 
+from imagecoding.llm.task import CODED
 from imagecoding.consensus import consensus_table, frames_as_scheme, pairwise_agreement
 from imagecoding.outputs import write_csv, write_parquet
 from imagecoding.schemes import load_scheme
@@ -23,7 +24,7 @@ for scheme_name, scores_path, output in zip(schemes, snakemake.input.scores, sna
     scores = pd.read_parquet(scores_path)
     methods = {"clip": scores.set_index("image_id")[scheme_name]}
     if ensemble is not None:
-        answered = ensemble[ensemble["status"].isin(["ok", "invalid"])]
+        answered = ensemble[ensemble["status"].isin(CODED)]
         methods["ensemble"] = answered.set_index("image_id")[scheme_name]
     if frames is not None and scheme_name in mapping:
         rule = mapping[scheme_name]

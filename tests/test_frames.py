@@ -13,6 +13,7 @@ from snakemake.utils import validate
 
 from conftest import gps_photos
 from imagecoding.llm.parsing import AnswerNotJSON, parse_answer
+from imagecoding.llm.task import ANSWERED
 from imagecoding.tasks.codebook import CodebookError, codebook_from_mapping, load_codebook
 from imagecoding.tasks.frames import frames_for_merge, frames_run
 from imagecoding.tasks.prompts import render_prompt
@@ -185,7 +186,7 @@ def test_faults_are_survived_and_bad_answers_recorded(tmp_path, images, fake, mo
     assert not any(entry["problem"] for entry in fake.log)  # every request had the expected shape
     assert len(fake.requests_for(payload_of(root, "img0.jpg"))) == 3
     # answered rows carry their tokens and price; the ledger adds up
-    answered = table[table["status"].isin(["ok", "invalid", "unparseable", "refused"])]
+    answered = table[table["status"].isin(ANSWERED)]
     expected = (answered["prompt_tokens"] * 2.0 + answered["completion_tokens"] * 8.0) / 1e6
     assert np.allclose(answered["cost_usd"], expected)
     frame_run.write(table, tmp_path / "frames.parquet", tmp_path / "cost.csv")

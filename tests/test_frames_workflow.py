@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from imagecoding.llm.task import ANSWERED
 from imagecoding.tasks.codebook import load_codebook
 from imagecoding.images import upload_jpeg
 from llm_server import FakeLLM, payload_id
@@ -92,7 +93,7 @@ def test_the_cost_ledger_adds_up(coded_run):
     expected = (ledger["prompt_tokens"] * PRICE["input"] + ledger["completion_tokens"] * PRICE["output"]) / 1e6
     assert ledger["cost_usd"].to_numpy() == pytest.approx(expected.to_numpy())
     assert ledger["cost_usd"].sum() == pytest.approx(frames["cost_usd"].sum())
-    assert len(ledger) == frames["status"].isin(["ok", "invalid", "unparseable", "refused"]).sum()
+    assert len(ledger) == frames["status"].isin(ANSWERED).sum()
 
 
 def test_the_key_is_in_no_file(coded_run):

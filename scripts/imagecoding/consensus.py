@@ -7,6 +7,7 @@ from collections import Counter
 
 import pandas as pd
 
+from .llm.task import CODED
 from .agreement import cohen_kappa, percent_agreement
 
 METHODS = ("clip", "ensemble", "frames")
@@ -22,7 +23,7 @@ def frames_as_scheme(frames: pd.DataFrame, variable: str, values: dict[str, str]
     outside = sorted({c for c in values.values() if c not in categories})
     if outside:
         raise ValueError(f"consensus.frames: {', '.join(outside)} is not a category of the scheme ({', '.join(categories)}).")
-    coded = frames[frames["status"].isin(["ok", "invalid"])].drop_duplicates("image_id")
+    coded = frames[frames["status"].isin(CODED)].drop_duplicates("image_id")
     return coded.set_index("image_id")[variable].map(values)
 
 

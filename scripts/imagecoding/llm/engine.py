@@ -22,12 +22,10 @@ from ..response_cache import ResponseCache
 from .client import LLMClient
 from .parsing import AnswerNotJSON, parse_answer
 from .settings import LLMConfigError, LLMSettings
-from .task import InputUnavailable, Outcome, Request, Task
+from .task import ANSWERED, InputUnavailable, Outcome, Request, Task
 
 log = logging.getLogger(__name__)
 
-# Statuses of rows that hold a model's answer (paid for), usable or not.
-ANSWERED = ("ok", "invalid", "unparseable", "refused")
 CLAIM_POLL_SECONDS = 1.0  # how often a run looks for answers another run is fetching
 ANSWER_COLUMNS = ["status", "error", "raw", "model", "prompt_tokens", "completion_tokens", "cost_usd", "cached", "request_key"]
 LEDGER_COLUMNS = ["image_id", "request_key", "model", "prompt_tokens", "completion_tokens", "cost_usd", "cached", "task"]

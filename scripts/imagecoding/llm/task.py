@@ -5,6 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+# Statuses of rows that hold a model's answer (paid for), usable or not.
+ANSWERED = ("ok", "invalid", "unparseable", "refused")
+# Statuses of rows whose values are the model's codes (for `invalid`, the values that passed the schema).
+CODED = ("ok", "invalid")
+
 
 class InputUnavailable(Exception):
     """A request that cannot be built (its image does not load, say): the row's status, not the run's end."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ..llm.engine import ANSWERED
+from ..llm.task import ANSWERED
 
 
 def answers_view(table: pd.DataFrame, paths: dict[str, str], max_failures: int) -> dict:

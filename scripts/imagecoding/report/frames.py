@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ..llm.task import CODED
 from ..tasks.codebook import Variable
 from .answers import answers_view
 from .settings import ReportSettings
@@ -22,7 +23,7 @@ class FramesResult:
 
 def frames_view(result: FramesResult, paths: dict[str, str], settings: ReportSettings, rng: np.random.Generator) -> dict:
     table = result.table
-    coded = table[table["status"].isin(["ok", "invalid"])]  # rows holding codes (invalid ones: the valid part)
+    coded = table[table["status"].isin(CODED)]  # rows holding codes (invalid ones: the valid part)
     per_value = max(1, min(6, settings.samples_per_category))
     variables = []
     for variable in result.variables:

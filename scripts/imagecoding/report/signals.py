@@ -6,6 +6,7 @@ from collections import Counter
 
 import pandas as pd
 
+from ..llm.task import CODED
 from .answers import answers_view
 
 NOTE_CHARS = 160  # longer texts are cut on the cards; merged.csv has them whole
@@ -85,7 +86,7 @@ def signals_view(signals: dict[str, pd.DataFrame]) -> list[dict]:
 
 def ensemble_view(table: pd.DataFrame, schemes: dict[str, list[str]], paths: dict[str, str], max_failures: int) -> dict:
     """The ensemble's categories per scheme (with counts), its unusable answers, and its cost."""
-    answered = table[table["status"].isin(["ok", "invalid"])]
+    answered = table[table["status"].isin(CODED)]
     distributions = []
     for scheme, categories in schemes.items():
         counts = answered[scheme].value_counts()

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..llm.task import CODED
 from .variables import CodedVariable, as_code
 
-ANSWERED = ("ok", "invalid")  # rows whose (valid) values are the model's answer
 
 
 def method_predictions(
@@ -30,14 +30,14 @@ def method_predictions(
         put("clip", scheme, pd.read_parquet(path), scheme)
     if ensemble:
         table = pd.read_parquet(ensemble)
-        table = table[table["status"].isin(ANSWERED)]
+        table = table[table["status"].isin(CODED)]
         for scheme in scores:
             put("ensemble", scheme, table, scheme)
     for scheme, path in (consensus or {}).items():
         put("consensus", scheme, pd.read_parquet(path), "majority")
     if frames:
         table = pd.read_parquet(frames)
-        table = table[table["status"].isin(ANSWERED)]
+        table = table[table["status"].isin(CODED)]
         for column in table.columns:
             if column in names:
                 put("frames", column, table, column)
