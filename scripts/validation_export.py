@@ -9,6 +9,7 @@ logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %
 
 import pandas as pd
 
+from imagecoding.manifest import distinct_decodable
 from imagecoding.outputs import write_csv, write_json, write_text
 from imagecoding.posts import absolute_path
 from imagecoding.validation.labelstudio import default_document_root, image_url, labeling_config, tasks
@@ -22,7 +23,7 @@ variables = coded_variables_of(config)
 scheme = settings["scheme"] or sorted(config["clip"]["schemes"])[0]
 predictions = rule_predictions(variables, inputs)
 manifest = pd.read_parquet(inputs.manifest)
-paths = manifest[manifest["status"] == "ok"].drop_duplicates("image_id").set_index("image_id")["path"]
+paths = distinct_decodable(manifest).set_index("image_id")["path"]
 strata = predictions["clip"][scheme].rename(scheme).reset_index()
 sample = stratified_sample(strata, scheme, settings["sample_size"], settings["min_per_category"], settings["seed"])
 sample["path"] = sample["image_id"].map(paths)

@@ -225,7 +225,12 @@ def configured_listing(config: dict) -> tuple[list[str], dict[str, tuple[int, in
     return _with_post_paths(scanned, post_paths), scanned
 
 
+def distinct_decodable(manifest: pd.DataFrame) -> pd.DataFrame:
+    """The manifest's decodable rows, the first row of each image_id: one row per image a model can see."""
+    return manifest[manifest["status"] == "ok"].drop_duplicates("image_id")
+
+
 def decodable_images(manifest: pd.DataFrame, root: str | Path) -> list[tuple[str, str]]:
     """(image_id, absolute path) of each distinct decodable image: what every model step works on."""
-    usable = manifest[manifest["status"] == "ok"].drop_duplicates("image_id")
+    usable = distinct_decodable(manifest)
     return [(image_id, str(absolute_path(path, root))) for image_id, path in zip(usable["image_id"], usable["path"])]

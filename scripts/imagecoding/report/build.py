@@ -11,6 +11,7 @@ import pandas as pd
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from ..images import ImageProblem, upload_jpeg
+from ..manifest import distinct_decodable
 from ..outputs import atomic_directory
 from ..posts import absolute_path
 from .consensus import consensus_view, format_cell
@@ -96,7 +97,7 @@ def _render(out_dir, manifest, merged, schemes, failures, provenance, root, sett
             wanted.update(r["image_id"] for r in category["lowest"])
     for items in checks.values():
         wanted.update(item["image_id"] for item in items)
-    first_path = manifest[manifest["status"] == "ok"].drop_duplicates("image_id").set_index("image_id")["path"]
+    first_path = distinct_decodable(manifest).set_index("image_id")["path"]
     frames_section = None
     if frames is not None:
         frames_section = frames_view(frames, first_path.to_dict(), settings, rng)

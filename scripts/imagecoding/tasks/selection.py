@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from ..manifest import distinct_decodable
 from ..merge import merge_posts
 
 
@@ -31,7 +32,7 @@ def select_images(
 
     `key` names the config block (frames, ensemble) in messages about its filters.
     """
-    usable = manifest[manifest["status"] == "ok"].drop_duplicates("image_id")
+    usable = distinct_decodable(manifest)
     if filters:
         if post_images is None:
             raise ValueError(f"{key}.filters needs a posts table (posts.path) to filter on.")
