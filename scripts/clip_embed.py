@@ -6,8 +6,9 @@ import os
 import sys
 import time
 
-sys.stderr = open(snakemake.log[0], "w", buffering=1)
-logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(message)s")
+from imagecoding.job_log import log_to
+
+log_to(snakemake.log[0])
 # clip_weights fetched the weights; compute nodes must not wait on a network they may not have.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 

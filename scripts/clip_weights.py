@@ -7,8 +7,9 @@ import json
 import logging
 import sys
 
-sys.stderr = open(snakemake.log[0], "w", buffering=1)
-logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(message)s")
+from imagecoding.job_log import log_to
+
+log_to(snakemake.log[0])
 
 from imagecoding.clip.model import ModelSpec, fetch_weights
 from imagecoding.outputs import write_json

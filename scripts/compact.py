@@ -1,11 +1,11 @@
 """Snakemake entry for rule compact: rewrite every store's parts so each image is stored once, in few parts."""
 
 import logging
-import sys
 from pathlib import Path
 
-sys.stderr = open(snakemake.log[0], "w", buffering=1)
-logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(message)s")
+from imagecoding.job_log import log_to
+
+log_to(snakemake.log[0])
 
 import pyarrow.parquet as pq
 

@@ -4,10 +4,9 @@ import logging
 import sys
 from pathlib import Path
 
-sys.stderr = open(snakemake.log[0], "w", buffering=1)
-logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(message)s")
-for noisy in ("httpx", "openai"):
-    logging.getLogger(noisy).setLevel(logging.WARNING)
+from imagecoding.job_log import log_to
+
+log_to(snakemake.log[0])
 
 import pandas as pd
 from tqdm import tqdm

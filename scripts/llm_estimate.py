@@ -1,11 +1,11 @@
 """Snakemake entry for the estimate rules: print what each enabled LLM task would request and cost; sends nothing."""
 
 import logging
-import sys
 from pathlib import Path
 
-sys.stderr = open(snakemake.log[0], "w", buffering=1)
-logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(message)s")
+from imagecoding.job_log import log_to
+
+log_to(snakemake.log[0])
 
 import pandas as pd
 

@@ -5,10 +5,9 @@ import logging
 import os
 import sys
 
-sys.stderr = open(snakemake.log[0], "w", buffering=1)
-logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(message)s")
-for noisy in ("httpx", "openai"):
-    logging.getLogger(noisy).setLevel(logging.WARNING)
+from imagecoding.job_log import log_to
+
+log_to(snakemake.log[0])
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # captions_weights fetched the weights; compute nodes stay offline
 
 import pandas as pd

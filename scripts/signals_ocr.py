@@ -3,8 +3,9 @@
 import logging
 import sys
 
-sys.stderr = open(snakemake.log[0], "w", buffering=1)
-logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(message)s")
+from imagecoding.job_log import log_to
+
+log_to(snakemake.log[0])
 
 import pandas as pd
 

@@ -3,10 +3,10 @@
 import json
 import logging
 import os
-import sys
 
-sys.stderr = open(snakemake.log[0], "w", buffering=1)
-logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(message)s")
+from imagecoding.job_log import log_to
+
+log_to(snakemake.log[0])
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import pandas as pd

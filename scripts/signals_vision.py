@@ -1,11 +1,11 @@
 """Snakemake entry for rule signals_vision: labels, objects and text from Google Cloud Vision (opt-in, paid)."""
 
 import logging
-import sys
 import time
 
-sys.stderr = open(snakemake.log[0], "w", buffering=1)
-logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(message)s")
+from imagecoding.job_log import log_to
+
+log_to(snakemake.log[0])
 
 import pandas as pd
 import pyarrow as pa
