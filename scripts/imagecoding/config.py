@@ -287,3 +287,25 @@ def check_config(config: dict, uses_conda: bool = False) -> None:
     problems = list(dict.fromkeys(config_problems(config, uses_conda)))
     if problems:
         raise ConfigError("The configuration has problems:\n  - " + "\n  - ".join(problems))
+
+
+def pick(config: dict, *keys: str) -> dict:
+    """The named settings (dotted keys: `images.root`, `validation`) as a nested dict shaped like the config.
+
+    What a rule passes as params: exactly the settings its step reads, so changing one re-runs the
+    steps that read it and no other.
+    """
+    picked: dict = {}
+    for key in keys:
+        source, target = config, picked
+        *path, last = key.split(".")
+        for part in path:
+            source = source[part]
+            target = target.setdefault(part, {})
+        target[last] = source[last]
+    return picked
+
+
+def without(block: dict, *keys: str) -> dict:
+    """A settings block minus its run-only keys (those travel as resources)."""
+    return {key: value for key, value in block.items() if key not in keys}
