@@ -15,10 +15,13 @@ rule clip_weights:
     params:
         model=clip_model_params(),
         cache_dir=config["models"]["cache_dir"],
+        code=code("clip_weights"),
     script:
         "../scripts/clip_weights.py"
 
 
+# Run-only settings (batch size, device, workers, flushes) are resources, not params: tuning them
+# re-runs nothing. Scheme files are warmed, not declared: editing one must not re-run embedding.
 # Embeddings live once, in the store (clip.store_dir); a shard's output is its index of which
 # images are embedded and which failed, so scoring reads the store part by part.
 rule clip_embed:
@@ -35,17 +38,25 @@ rule clip_embed:
         "../envs/clip.yaml"
     threads: embedding_threads()
     resources:
+        **as_resources(
+            **pick(
+                config["clip"],
+                "batch_size",
+                "device",
+                "workers",
+                "flush_every",
+                "flush_seconds",
+            ),
+            warm_schemes=sorted(config["clip"]["schemes"].values()),
+        ),
         mem_mb=8000,
         runtime=runtime_minutes("clip", config["clip"]["device"], len(SHARDS)),
         gpu=gpus(config["clip"]["device"]),
     params:
+        settings=settings(*image_settings()),
         store_dir=config["clip"]["store_dir"],
         cache_dir=config["models"]["cache_dir"],
-        batch_size=config["clip"]["batch_size"],
-        device=config["clip"]["device"],
-        workers=config["clip"]["workers"],
-        flush_every=config["clip"]["flush_every"],
-        flush_seconds=config["clip"]["flush_seconds"],
+        code=code("clip_embed"),
     script:
         "../scripts/clip_embed.py"
 
@@ -63,13 +74,14 @@ rule clip_score:
         "../envs/clip.yaml"
     threads: 1
     resources:
+        **as_resources(device=config["clip"]["device"]),
         mem_mb=4000,
         runtime=60,
     params:
         store_dir=config["clip"]["store_dir"],
         cache_dir=config["models"]["cache_dir"],
-        device=config["clip"]["device"],
         aggregate=config["clip"]["aggregate"],
         top_k=config["clip"]["top_k"],
+        code=code("clip_score"),
     script:
         "../scripts/clip_score.py"

@@ -1,6 +1,6 @@
 import os
+from pathlib import Path
 import sys
-from functools import cache
 
 from snakemake.utils import validate
 
@@ -11,16 +11,28 @@ from imagecoding.config import (
     check_config,
     check_schema,
     check_study,
+    pick,
     resolve_bundled_files,
+    without,
 )
-from imagecoding.clip.embeddings import shard_count
-from imagecoding.manifest import configured_listing, listing_fingerprint
+from imagecoding.invocation import run_plan
+from imagecoding.tuning import as_resources
 
+# Start-up checks (files, Tesseract, API keys) run once, in the main process; every cluster job parses
+# this file again and reads what the main process computed instead (imagecoding/invocation.py).
+MAIN_PROCESS = workflow.is_main_process
 check_study(config)
-check_schema(config, os.path.join(workflow.basedir, "config/schema/config.schema.yaml"))
+if MAIN_PROCESS:
+    check_schema(
+        config, os.path.join(workflow.basedir, "config/schema/config.schema.yaml")
+    )
 validate(config, schema="../config/schema/config.schema.yaml", set_default=True)
 resolve_bundled_files(config, workflow.basedir)
-check_config(config, uses_conda=bool(workflow.deployment_settings.deployment_method))
+if MAIN_PROCESS:
+    check_config(
+        config, uses_conda=bool(workflow.deployment_settings.deployment_method)
+    )
+RUN = run_plan(config, os.path.join(workflow.basedir, "scripts"), MAIN_PROCESS)
 
 SCHEMES = sorted(config["clip"]["schemes"])
 ENSEMBLE = config["ensemble"]
@@ -44,29 +56,19 @@ wildcard_constraints:
     shard=r"\d+-of-\d+",
 
 
-@cache
-def scanned_images():
-    """The paths the manifest covers and the root's scan: listed once per invocation."""
-    return configured_listing(config)
+def settings(*keys):
+    """A rule's settings: exactly the config keys (dotted) its step reads, so only they re-run it."""
+    return pick(config, *keys)
 
 
-def image_paths():
-    return scanned_images()[0]
-
-
-@cache
-def image_listing():
-    """Which image files exist, with sizes and mtimes; re-runs the manifest when it changes."""
-    images = config["images"]
-    paths, scanned = scanned_images()
-    return listing_fingerprint(paths, images["root"], images["extra_roots"], scanned)
+def code(script):
+    """The key of the library code an entry script runs: a changed module re-runs its steps."""
+    return RUN["code"][script]
 
 
 def shards():
-    """Embedding jobs: clip.shards, or as many as clip.shard_size asks for (listing once)."""
-    size = config["clip"]["shard_size"]
-    count = shard_count(len(image_paths()), size) if size else config["clip"]["shards"]
-    return [f"{i}-of-{count}" for i in range(count)]
+    """Embedding jobs: clip.shards, or as many as clip.shard_size asks for (counted by the main process)."""
+    return [f"{i}-of-{RUN['shards']}" for i in range(RUN["shards"])]
 
 
 SHARDS = shards()
@@ -85,7 +87,7 @@ def runtime_minutes(step, device="cpu", shards=1, processes=1):
     rate, at least 30; on a laptop it only orders jobs. A job killed at its limit keeps its commits.
     """
     cpu, gpu = IMAGES_PER_SECOND[step]
-    images = len(image_paths()) / shards
+    images = RUN["images"] / shards
     rate = gpu if device == "cuda" else cpu * processes
     return max(30, round(2 * images / rate / 60))
 
@@ -93,7 +95,7 @@ def runtime_minutes(step, device="cpu", shards=1, processes=1):
 def llm_minutes():
     """LLM jobs: a request takes about 2 s, llm.max_concurrency in flight."""
     per_second = config["llm"]["max_concurrency"] / 2
-    return max(30, round(2 * len(image_paths()) / per_second / 60))
+    return max(30, round(2 * RUN["images"] / per_second / 60))
 
 
 def gpus(device):
@@ -135,9 +137,89 @@ def captions_model_params():
     }
 
 
+# How fast requests go, not what they answer: these travel as resources (llm_tuning).
+LLM_RUN_ONLY = (
+    "max_concurrency",
+    "max_retries",
+    "backoff_base_s",
+    "backoff_cap_s",
+    "timeout_s",
+)
+
+
 def llm_params():
     """LLM settings that shape answers and costs; changing them re-runs the LLM rules (the cache still answers)."""
-    return {key: value for key, value in config["llm"].items()}
+    llm = without(config["llm"], *LLM_RUN_ONLY)
+    llm["batch"] = without(llm["batch"], "poll_seconds")
+    return llm
+
+
+def llm_tuning():
+    """The LLM's run-only settings as resources; `llm` is also the run's global request budget."""
+    llm = config["llm"]
+    return as_resources(
+        llm=llm["max_concurrency"],
+        llm_concurrency=llm["max_concurrency"],
+        llm_retry=[llm[k] for k in LLM_RUN_ONLY[1:]] + [llm["batch"]["poll_seconds"]],
+    )
+
+
+# How a model step runs, not what it writes: these travel as resources.
+MODEL_RUN_ONLY = ("device", "batch_size", "workers")
+
+
+def signal_tuning(block=None):
+    """A signal step's run-only settings (flushes, and a model's device, batch and workers) as resources."""
+    flushes = pick(config["signals"], "flush_every", "flush_seconds")
+    return as_resources(**flushes, **(pick(block, *MODEL_RUN_ONLY) if block else {}))
+
+
+def image_settings():
+    return ("images.root", "images.max_pixels")
+
+
+def post_settings():
+    """What selecting and filtering images by their posts reads."""
+    return (
+        "posts.path",
+        "posts.image_column",
+        "posts.id_column",
+        "posts.image_separator",
+    )
+
+
+def ensemble_settings():
+    """The ensemble reads the scheme files and, when asked to, each post's account."""
+    account = ["posts.account_column"] if ENSEMBLE["include_account"] else []
+    return settings(
+        "ensemble", "clip.schemes", *image_settings(), *post_settings(), *account
+    )
+
+
+def estimate_settings():
+    """llm_estimate prices what frames_code, ensemble_classify and LLM captions would ask."""
+    return pick(
+        config,
+        "frames",
+        "ensemble",
+        "clip.schemes",
+        "signals.captions",
+        "posts.account_column",
+        *image_settings(),
+        *post_settings(),
+    )
+
+
+def variable_settings():
+    """What the list of coded variables (schemes, codebook, which methods) depends on."""
+    return (
+        "clip.schemes",
+        "frames.enabled",
+        "frames.codebook",
+        "ensemble.enabled",
+        "ensemble.classify",
+        "consensus.frames",
+    )
 
 
 def frame_results():
@@ -166,6 +248,9 @@ def method_results(wildcards):
         "manifest": "results/manifest.parquet",
         "scores": expand("results/clip/{scheme}.parquet", scheme=SCHEMES),
         "schemes": [config["clip"]["schemes"][s] for s in SCHEMES],
+        "codebook": (
+            [config["frames"]["codebook"]] if config["frames"]["enabled"] else []
+        ),
         "frames": frame_results(),
         "ensemble": ensemble_results(),
         "consensus": consensus_results(),
@@ -205,3 +290,24 @@ def model_weights():
 
 def scheme_file(wildcards):
     return config["clip"]["schemes"][wildcards.scheme]
+
+
+def report_steps():
+    """Each step whose results the report reads, directly or not: its settings and its code key.
+
+    They are the report's provenance, and its params: a step whose settings changed re-runs anyway,
+    so the report re-runs with it and never for a step it does not read (validation_export).
+    """
+    steps = ["manifest", "clip_weights", "clip_embed", "clip_score", "merge"]
+    steps += ["frames_code"] if config["frames"]["enabled"] else []
+    steps += [f"signals_{signal}" for signal in SIGNALS]
+    steps += [Path(path).stem for path in model_weights() if "signals" in path]
+    steps += ["ensemble_classify"] if CLASSIFY else []
+    steps += ["consensus"] if CONSENSUS else []
+    steps += ["llm_ledger"] if LLM_TASKS else []
+    steps += ["validation_metrics"] if ANNOTATIONS else []
+    found = {}
+    for name in steps:
+        params = dict(getattr(rules, name).params.items())
+        found[name] = {"code": params.pop("code", None), "settings": params}
+    return found

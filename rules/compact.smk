@@ -13,5 +13,6 @@ rule compact:
     params:
         stores=[config["clip"]["store_dir"], config["signals"]["store_dir"]],
         rows_per_part=100000,
+        code=code("compact"),
     script:
         "../scripts/compact.py"

@@ -16,12 +16,13 @@ rule ensemble_classify:
         "../envs/llm.yaml"
     threads: 1
     resources:
+        **llm_tuning(),
         mem_mb=4000,
         runtime=llm_minutes(),
-        llm=config["llm"]["max_concurrency"],
     params:
         llm=llm_params(),
-        ensemble=config["ensemble"],
+        settings=ensemble_settings(),
+        code=code("ensemble_classify"),
     script:
         "../scripts/ensemble_classify.py"
 
@@ -44,6 +45,7 @@ rule consensus:
         mem_mb=4000,
         runtime=30,
     params:
-        frames=config["consensus"]["frames"],
+        settings=settings("clip.schemes", "consensus.frames"),
+        code=code("consensus"),
     script:
         "../scripts/consensus.py"

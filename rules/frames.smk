@@ -15,11 +15,12 @@ rule frames_code:
         "../envs/llm.yaml"
     threads: 1
     resources:
+        **llm_tuning(),
         mem_mb=4000,
         runtime=llm_minutes(),
-        llm=config["llm"]["max_concurrency"],
     params:
         llm=llm_params(),
-        frames=config["frames"],
+        settings=settings("frames", *image_settings(), *post_settings()),
+        code=code("frames_code"),
     script:
         "../scripts/frames_code.py"

@@ -14,6 +14,8 @@ rule llm_ledger:
     resources:
         mem_mb=2000,
         runtime=30,
+    params:
+        code=code("llm_ledger"),
     script:
         "../scripts/llm_ledger.py"
 
@@ -32,13 +34,13 @@ rule llm_estimate:
         "../envs/llm.yaml"
     threads: 1
     resources:
+        **llm_tuning(),
         mem_mb=2000,
         runtime=30,
     params:
         tasks=LLM_TASKS,
         llm=llm_params(),
-        frames=config["frames"],
-        ensemble=config["ensemble"],
+        settings=estimate_settings(),
     script:
         "../scripts/llm_estimate.py"
 
@@ -52,8 +54,7 @@ use rule llm_estimate as frames_estimate with:
     params:
         tasks=["frames"],
         llm=llm_params(),
-        frames=config["frames"],
-        ensemble=config["ensemble"],
+        settings=estimate_settings(),
 
 
 use rule llm_estimate as ensemble_estimate with:
@@ -66,5 +67,4 @@ use rule llm_estimate as ensemble_estimate with:
     params:
         tasks=["ensemble"],
         llm=llm_params(),
-        frames=config["frames"],
-        ensemble=config["ensemble"],
+        settings=estimate_settings(),

@@ -12,7 +12,9 @@ rule manifest:
         mem_mb=2000,
         runtime=120,
     params:
-        listing=lambda wildcards: image_listing(),
+        settings=settings(*image_settings(), "images.extra_roots"),
+        listing=RUN["listing"],  # named by the fingerprint of the files found: new files re-run it
         cache="results/cache/manifest-cache.parquet",
+        code=code("manifest"),
     script:
         "../scripts/manifest.py"

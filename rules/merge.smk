@@ -20,5 +20,8 @@ rule merge:
     resources:
         mem_mb=4000,
         runtime=30,
+    params:
+        settings=settings("clip.schemes", "images.root", *post_settings()),
+        code=code("merge"),
     script:
         "../scripts/merge.py"

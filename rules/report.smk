@@ -28,7 +28,17 @@ rule report:
         mem_mb=4000,
         runtime=30,
     params:
-        workflow_dir=workflow.basedir,
-        settings=config["report"],
+        settings=settings(
+            "report",
+            "posts.account_column",
+            "posts.path",
+            "images.root",
+            "clip.schemes",
+            "frames.codebook",
+            "frames.prompt",
+            "ensemble.prompt",
+        ),
+        steps=report_steps(),
+        code=code("report"),
     script:
         "../scripts/report.py"

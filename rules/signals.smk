@@ -16,6 +16,7 @@ rule objects_weights:
         model=config["signals"]["objects"]["model"],
         weights=config["signals"]["objects"]["weights"],
         cache_dir=config["models"]["cache_dir"],
+        code=code("objects_weights"),
     script:
         "../scripts/objects_weights.py"
 
@@ -31,6 +32,7 @@ rule captions_weights:
     params:
         model=captions_model_params(),
         cache_dir=config["models"]["cache_dir"],
+        code=code("clip_weights"),
     script:
         "../scripts/clip_weights.py"
 
@@ -48,13 +50,14 @@ rule signals_ocr:
         "../envs/signals_ocr.yaml"
     threads: workflow.cores
     resources:
+        **signal_tuning(),
         mem_mb=4000,
         runtime=lambda wildcards, threads: runtime_minutes("ocr", processes=threads),
     params:
+        settings=settings(*image_settings()),
         ocr=config["signals"]["ocr"],
         store_dir=config["signals"]["store_dir"],
-        flush_every=config["signals"]["flush_every"],
-        flush_seconds=config["signals"]["flush_seconds"],
+        code=code("signals_ocr"),
     script:
         "../scripts/signals_ocr.py"
 
@@ -73,15 +76,16 @@ rule signals_objects:
         "../envs/signals_objects.yaml"
     threads: config["signals"]["objects"]["workers"] + 1
     resources:
+        **signal_tuning(config["signals"]["objects"]),
         mem_mb=8000,
         runtime=runtime_minutes("objects", config["signals"]["objects"]["device"]),
         gpu=gpus(config["signals"]["objects"]["device"]),
     params:
-        objects=config["signals"]["objects"],
+        settings=settings(*image_settings()),
+        objects=without(config["signals"]["objects"], *MODEL_RUN_ONLY),
         cache_dir=config["models"]["cache_dir"],
         store_dir=config["signals"]["store_dir"],
-        flush_every=config["signals"]["flush_every"],
-        flush_seconds=config["signals"]["flush_seconds"],
+        code=code("signals_objects"),
     script:
         "../scripts/signals_objects.py"
 
@@ -99,15 +103,16 @@ rule signals_tags:
         "../envs/clip.yaml"
     threads: 1
     resources:
+        **as_resources(device=config["clip"]["device"]),
         mem_mb=4000,
         runtime=60,
     params:
         template=config["signals"]["tags"]["template"],
         top_k=config["signals"]["tags"]["top_k"],
         min_prob=config["signals"]["tags"]["min_prob"],
-        device=config["clip"]["device"],
         cache_dir=config["models"]["cache_dir"],
         store_dir=config["clip"]["store_dir"],
+        code=code("signals_tags"),
     script:
         "../scripts/signals_tags.py"
 
@@ -126,6 +131,8 @@ rule signals_captions:
         "../envs/signals_captions.yaml"
     threads: config["signals"]["captions"]["workers"] + 1
     resources:
+        **(llm_tuning() if CAPTIONS_BY_LLM else {}),
+        **signal_tuning(config["signals"]["captions"]),
         mem_mb=8000,
         runtime=(
             llm_minutes()
@@ -133,14 +140,13 @@ rule signals_captions:
             else runtime_minutes("captions", config["signals"]["captions"]["device"])
         ),
         gpu=0 if CAPTIONS_BY_LLM else gpus(config["signals"]["captions"]["device"]),
-        llm=config["llm"]["max_concurrency"] if CAPTIONS_BY_LLM else 0,
     params:
-        captions=config["signals"]["captions"],
+        settings=settings(*image_settings()),
+        captions=without(config["signals"]["captions"], *MODEL_RUN_ONLY),
         llm=llm_params() if CAPTIONS_BY_LLM else {},
         cache_dir=config["models"]["cache_dir"],
         store_dir=config["signals"]["store_dir"],
-        flush_every=config["signals"]["flush_every"],
-        flush_seconds=config["signals"]["flush_seconds"],
+        code=code("signals_captions"),
     script:
         "../scripts/signals_captions.py"
 
@@ -156,10 +162,13 @@ rule signals_vision:
         "../envs/signals_vision.yaml"
     threads: 1
     resources:
+        **as_resources(max_concurrency=config["signals"]["vision"]["max_concurrency"]),
         mem_mb=2000,
         runtime=1440,
     params:
-        vision=config["signals"]["vision"],
+        settings=settings(*image_settings()),
+        vision=without(config["signals"]["vision"], "max_concurrency"),
         cache=config["llm"]["cache"],
+        code=code("signals_vision"),
     script:
         "../scripts/signals_vision.py"

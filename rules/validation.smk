@@ -19,7 +19,16 @@ rule validation_export:
         mem_mb=2000,
         runtime=30,
     params:
-        validation=config["validation"],
+        settings=settings(
+            "validation.scheme",
+            "validation.sample_size",
+            "validation.min_per_category",
+            "validation.seed",
+            "validation.label_studio",
+            "images.root",
+            *variable_settings(),
+        ),
+        code=code("validation_export"),
     script:
         "../scripts/validation_export.py"
 
@@ -43,6 +52,14 @@ rule validation_metrics:
         mem_mb=4000,
         runtime=60,
     params:
-        validation=config["validation"],
+        settings=settings(
+            "validation.adjudicator",
+            "validation.coders",
+            "validation.check_coder",
+            "validation.bootstrap",
+            "validation.seed",
+            *variable_settings(),
+        ),
+        code=code("validation_metrics"),
     script:
         "../scripts/validation_metrics.py"

@@ -20,9 +20,10 @@ from imagecoding.clip.model import ModelSpec, load_clip, resolve_device
 from imagecoding.clip.phrases import warm_phrase_cache
 from imagecoding.outputs import write_parquet
 from imagecoding.schemes import load_scheme
+from imagecoding.tuning import from_resources
 
-config = snakemake.config
-params = snakemake.params
+config, params = snakemake.params.settings, snakemake.params
+tuning = from_resources(snakemake.resources, "batch_size", "device", "workers", "flush_every", "flush_seconds", "warm_schemes")
 weights = json.load(open(snakemake.input.weights))
 shard, shards = (int(part) for part in snakemake.wildcards.shard.split("-of-"))
 
@@ -38,8 +39,8 @@ logging.info(
 
 failures: dict[str, str] = {}
 if todo:
-    device = resolve_device(params.device)
-    batch_size, workers = loader_settings(device, snakemake.threads, params.batch_size, params.workers)
+    device = resolve_device(tuning["device"])
+    batch_size, workers = loader_settings(device, snakemake.threads, tuning["batch_size"], tuning["workers"])
     spec = ModelSpec(weights["model"], weights["pretrained"], weights["model_config"])
     model, preprocess, tokenizer = load_clip(
         spec, device=device, cache_dir=params.cache_dir, precision=weights["precision"], checkpoint=weights["checkpoint"]
@@ -61,7 +62,7 @@ if todo:
     )
     started = time.perf_counter()
     with tqdm(total=len(todo), desc="embed", unit="img", file=sys.stderr, mininterval=10) as bar:
-        failures = embed_into_store(batches, store, metadata, params.flush_every, bar, params.flush_seconds)
+        failures = embed_into_store(batches, store, metadata, tuning["flush_every"], bar, tuning["flush_seconds"])
     elapsed = time.perf_counter() - started
     embedded = len(todo) - len(failures)
     logging.info(
@@ -72,7 +73,7 @@ if todo:
         logging.warning("could not embed %s: %s", image_id, error)
     # The model is loaded anyway: encode the phrases scoring will need, so it builds no model itself.
     # Scheme files are read, not declared as inputs: editing one must not re-run embedding.
-    phrases = [p for path in config["clip"]["schemes"].values() for p in load_scheme("any", path).phrases]
+    phrases = [p for path in tuning["warm_schemes"] for p in load_scheme("any", path).phrases]
     encoded = warm_phrase_cache(weights, params.store_dir, phrases, model, tokenizer, device)
     logging.info("%d scheme phrases encoded for scoring", encoded)
 

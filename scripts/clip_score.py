@@ -15,12 +15,14 @@ from imagecoding.clip.phrases import phrase_embeddings, read_index, scores_from_
 from imagecoding.clip.scoring import score_table
 from imagecoding.outputs import write_parquet
 from imagecoding.schemes import load_scheme
+from imagecoding.tuning import from_resources
 
 params = snakemake.params
+device = from_resources(snakemake.resources, "device")["device"]
 weights = json.load(open(snakemake.input.weights))
 scheme = load_scheme(snakemake.wildcards.scheme, snakemake.input.scheme)
 image_ids, _ = read_index(snakemake.input.index)
-phrases, scale, encoded = phrase_embeddings(weights, list(scheme.phrases), params.store_dir, params.device, params.cache_dir)
+phrases, scale, encoded = phrase_embeddings(weights, list(scheme.phrases), params.store_dir, device, params.cache_dir)
 logging.info("%d phrases, %d encoded now (the rest from the phrase cache)", len(phrases), encoded)
 score = partial(score_table, phrase_embeddings=phrases, scheme=scheme, logit_scale=scale, aggregate=params.aggregate, top_k=params.top_k)
 table = scores_from_store(weights, params.store_dir, image_ids, score)

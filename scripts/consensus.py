@@ -13,11 +13,11 @@ from imagecoding.consensus import consensus_table, frames_as_scheme, pairwise_ag
 from imagecoding.outputs import write_csv, write_parquet
 from imagecoding.schemes import load_scheme
 
-config = snakemake.config
+config = snakemake.params.settings
 schemes = sorted(config["clip"]["schemes"])
 ensemble = pd.read_parquet(snakemake.input.ensemble[0]) if snakemake.input.ensemble else None
 frames = pd.read_parquet(snakemake.input.frames[0]) if snakemake.input.frames else None
-mapping = snakemake.params.frames
+mapping = config["consensus"]["frames"]
 agreement = []
 for scheme_name, scores_path, output in zip(schemes, snakemake.input.scores, snakemake.output.tables):
     scheme = load_scheme(scheme_name, config["clip"]["schemes"][scheme_name])

@@ -11,14 +11,14 @@ log_to(snakemake.log[0])
 import pandas as pd
 from tqdm import tqdm
 
-from imagecoding.manifest import build_manifest, configured_image_paths, manifest_table
+from imagecoding.manifest import build_manifest, manifest_table, read_listing
 from imagecoding.outputs import write_parquet
 
-config = snakemake.config
+config = snakemake.params.settings
 root = config["images"]["root"]
 cache_path = Path(snakemake.params.cache)
 
-paths = configured_image_paths(config)
+paths = read_listing(snakemake.params.listing)  # what the main process found, named by its fingerprint
 cache = pd.read_parquet(cache_path) if cache_path.exists() else None
 logging.info("%d files to account for under %s and in the posts table", len(paths), root)
 with tqdm(total=len(paths), desc="manifest", unit="file", file=sys.stderr, mininterval=5) as bar:

@@ -17,7 +17,7 @@ from imagecoding.signals.run import signal_for_merge
 from imagecoding.tasks.ensemble import ensemble_for_merge
 from imagecoding.tasks.frames import frames_for_merge
 
-config = snakemake.config
+config = snakemake.params.settings
 posts_config = config["posts"]
 schemes = sorted(config["clip"]["schemes"])
 manifest = pd.read_parquet(snakemake.input.manifest)

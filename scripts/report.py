@@ -18,7 +18,7 @@ from imagecoding.report.schemes import SchemeResult
 from imagecoding.schemes import load_scheme
 from imagecoding.tasks.codebook import load_codebook
 
-config = snakemake.config
+config, steps = snakemake.params.settings, snakemake.params.steps
 inputs = snakemake.input
 manifest = pd.read_parquet(inputs.manifest)
 merged = pd.read_parquet(inputs.merged)
@@ -37,16 +37,24 @@ for name, score_path in zip(sorted(config["clip"]["schemes"]), inputs.scores):
         )
     )
 
-llm_settings = {k: v for k, v in config["llm"].items() if k not in ("prices",)}
+
+def llm_record(step: str) -> dict:
+    llm = dict(steps[step]["settings"]["llm"])
+    return {"llm": {k: v for k, v in llm.items() if k != "prices"}, "price": llm["prices"].get(llm["model"])}
+
+
+clip_step = steps["clip_score"]["settings"]
 provenance = {
     "generated": now(),
-    "workflow_revision": workflow_revision(snakemake.params.workflow_dir),
-    "clip": dict(weights, aggregate=config["clip"]["aggregate"], top_k=config["clip"]["top_k"]),
+    # The checkout the library ran from: not a param, so moving the checkout re-runs nothing.
+    "workflow_revision": workflow_revision(),
+    "clip": dict(weights, aggregate=clip_step["aggregate"], top_k=clip_step["top_k"]),
     "schemes": {name: file_record(path) for name, path in sorted(config["clip"]["schemes"].items())},
     "images_root": config["images"]["root"],
     "posts": file_record(config["posts"]["path"]) if config["posts"]["path"] else None,
     "environment": environment(),
-    "config": config,
+    # Every step the report reads: the library code key it ran and exactly the settings it used.
+    "steps": dict(steps, report={"code": snakemake.params.code, "settings": config}),
 }
 frames = None
 if inputs.frames:
@@ -55,19 +63,12 @@ if inputs.frames:
     provenance["frames"] = {
         "codebook": file_record(config["frames"]["codebook"]),
         "prompt": file_record(config["frames"]["prompt"]),
-        "llm": llm_settings,
-        "price": config["llm"]["prices"].get(config["llm"]["model"]),
+        **llm_record("frames_code"),
     }
 signals = {Path(path).stem: pd.read_parquet(path) for path in inputs.signals}
-if signals:
-    provenance["signals"] = {name: config["signals"].get(name) for name in signals}
 ensemble = pd.read_parquet(inputs.ensemble[0]) if inputs.ensemble else None
 if ensemble is not None:
-    provenance["ensemble"] = {
-        "prompt": file_record(config["ensemble"]["prompt"]),
-        "llm": llm_settings,
-        "price": config["llm"]["prices"].get(config["llm"]["model"]),
-    }
+    provenance["ensemble"] = {"prompt": file_record(config["ensemble"]["prompt"]), **llm_record("ensemble_classify")}
 consensus_paths = [p for p in inputs.consensus if p.endswith(".parquet")]
 consensus = {Path(p).stem: pd.read_parquet(p) for p in consensus_paths}
 agreement = pd.read_csv(next(p for p in inputs.consensus if p.endswith(".csv"))) if consensus else None
@@ -81,7 +82,7 @@ if inputs.validation:
 
 step_failures = {"clip_embed": shards[shards["status"] != "ok"]}
 step_failures.update({f"signals_{name}": table[table["status"] != "ok"] for name, table in signals.items()})
-settings = ReportSettings(account_column=config["posts"]["account_column"], **snakemake.params.settings)
+settings = ReportSettings(account_column=config["posts"]["account_column"], **config["report"])
 index = build_report(
     snakemake.output[0],
     manifest,

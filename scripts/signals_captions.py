@@ -15,17 +15,20 @@ import pandas as pd
 from imagecoding.llm.engine import cost_ledger
 from imagecoding.manifest import decodable_images
 from imagecoding.outputs import write_csv, write_parquet
+from imagecoding.tuning import from_resources
 
-config, params = snakemake.config, snakemake.params
-settings = params.captions
+config, params = snakemake.params.settings, snakemake.params
+tuning = from_resources(snakemake.resources, "device", "batch_size", "workers", "flush_every", "flush_seconds")
+settings = dict(params.captions, **{key: tuning[key] for key in ("device", "batch_size", "workers")})
 items = decodable_images(pd.read_parquet(snakemake.input.manifest), config["images"]["root"])
 
 if settings["method"] == "llm":
     from tqdm import tqdm
 
     from imagecoding.tasks.captions import captions_from_answers, captions_run
+    from imagecoding.tasks.run import llm_settings
 
-    run = captions_run(dict(config, llm=params.llm, signals=dict(config["signals"], captions=settings)), items)
+    run = captions_run(dict(config, llm=llm_settings(params, snakemake.resources), signals={"captions": settings}), items)
     with tqdm(total=len(items), desc="captions", unit="img", file=sys.stderr, mininterval=5) as bar:
         table = run.execute(progress=bar)
     ledger = cost_ledger(table, run.task.name)
@@ -50,7 +53,7 @@ else:
             weights["input_size"], config["images"]["max_pixels"],
         )
 
-    table = compute_signal("captions", items, store, caption, params.flush_every, params.flush_seconds, store_settings)
+    table = compute_signal("captions", items, store, caption, tuning["flush_every"], tuning["flush_seconds"], store_settings)
     ledger = cost_ledger(None, "captions")
 write_parquet(table, snakemake.output.table)
 write_csv(ledger, snakemake.output.ledger)

@@ -16,10 +16,12 @@ from imagecoding.manifest import decodable_images
 from imagecoding.outputs import write_parquet
 from imagecoding.signals.objects import DetectorSpec, detect_tables, load_detector
 from imagecoding.signals.run import compute_signal, signal_store
+from imagecoding.tuning import from_resources
 
-config, params = snakemake.config, snakemake.params
+config, params = snakemake.params.settings, snakemake.params
+tuning = from_resources(snakemake.resources, "device", "batch_size", "workers", "flush_every", "flush_seconds")
 fetched = json.load(open(snakemake.input.weights))
-settings = params.objects
+settings = dict(params.objects, **{key: tuning[key] for key in ("device", "batch_size", "workers")})
 store_settings = {"model": fetched["model"], "weights_sha256": fetched["weights_sha256"], "min_score": settings["min_score"]}
 items = decodable_images(pd.read_parquet(snakemake.input.manifest), config["images"]["root"])
 store = signal_store(params.store_dir, "objects", store_settings)
@@ -37,5 +39,5 @@ def detect(todo):
     )
 
 
-table = compute_signal("objects", items, store, detect, params.flush_every, params.flush_seconds, store_settings)
+table = compute_signal("objects", items, store, detect, tuning["flush_every"], tuning["flush_seconds"], store_settings)
 write_parquet(table, snakemake.output[0])

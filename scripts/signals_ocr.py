@@ -13,8 +13,10 @@ from imagecoding.manifest import decodable_images
 from imagecoding.outputs import write_parquet
 from imagecoding.signals.ocr import OCRSettings, ocr_tables, tesseract_problems
 from imagecoding.signals.run import compute_signal, signal_store
+from imagecoding.tuning import from_resources
 
-config, params = snakemake.config, snakemake.params
+config, params = snakemake.params.settings, snakemake.params
+tuning = from_resources(snakemake.resources, "flush_every", "flush_seconds")
 settings = OCRSettings.from_config(params.ocr)
 problems = tesseract_problems(settings.languages)
 if problems:
@@ -26,6 +28,6 @@ logging.info("Tesseract %s, languages %s, %d threads", settings.store_settings()
 table = compute_signal(
     "ocr", items, store,
     lambda todo: ocr_tables(todo, settings, snakemake.threads, config["images"]["max_pixels"]),
-    params.flush_every, params.flush_seconds, settings.store_settings(),
+    tuning["flush_every"], tuning["flush_seconds"], settings.store_settings(),
 )
 write_parquet(table, snakemake.output[0])

@@ -14,12 +14,14 @@ import pandas as pd
 from imagecoding.clip.phrases import phrase_embeddings, read_index, scores_from_store
 from imagecoding.outputs import write_parquet
 from imagecoding.signals.tags import load_vocabulary, tag_table
+from imagecoding.tuning import from_resources
 
 params = snakemake.params
+device = from_resources(snakemake.resources, "device")["device"]
 weights = json.load(open(snakemake.input.weights))
 words = load_vocabulary(snakemake.input.vocabulary)
 image_ids, failures = read_index(snakemake.input.index)
-vectors, scale, _ = phrase_embeddings(weights, [params.template.format(w) for w in words], params.store_dir, params.device, params.cache_dir)
+vectors, scale, _ = phrase_embeddings(weights, [params.template.format(w) for w in words], params.store_dir, device, params.cache_dir)
 
 
 def tags(ids, embeddings):

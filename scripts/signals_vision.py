@@ -14,9 +14,10 @@ from imagecoding.response_cache import ResponseCache
 from imagecoding.manifest import decodable_images
 from imagecoding.outputs import write_parquet
 from imagecoding.signals.vision import SCHEMA, VisionSettings, vision_tables
+from imagecoding.tuning import from_resources
 
-config = snakemake.config
-settings = VisionSettings.from_config(snakemake.params.vision)
+config = snakemake.params.settings
+settings = VisionSettings.from_config(dict(snakemake.params.vision, **from_resources(snakemake.resources, "max_concurrency")))
 items = decodable_images(pd.read_parquet(snakemake.input.manifest), config["images"]["root"])
 started = time.perf_counter()
 tables = list(vision_tables(items, settings, ResponseCache(snakemake.params.cache), max_pixels=config["images"]["max_pixels"]))

@@ -17,7 +17,7 @@ from imagecoding.validation.predictions import rule_predictions
 from imagecoding.validation.sample import stratified_sample
 from imagecoding.validation.variables import coded_variables_of
 
-config, inputs, outputs = snakemake.config, snakemake.input, snakemake.output
+config, inputs, outputs = snakemake.params.settings, snakemake.input, snakemake.output
 settings = config["validation"]
 variables = coded_variables_of(config)
 scheme = settings["scheme"] or sorted(config["clip"]["schemes"])[0]

@@ -14,7 +14,7 @@ from imagecoding.validation.metrics import METRIC_COLUMNS, against_coders, again
 from imagecoding.validation.predictions import rule_predictions
 from imagecoding.validation.variables import coded_variables_of
 
-config, inputs, outputs = snakemake.config, snakemake.input, snakemake.output
+config, inputs, outputs = snakemake.params.settings, snakemake.input, snakemake.output
 settings = config["validation"]
 variables = coded_variables_of(config)
 manifest = pd.read_parquet(inputs.manifest)

@@ -377,9 +377,12 @@ def test_an_llm_job_keeps_no_more_requests_in_flight_than_the_run_granted(tmp_pa
 
     manifest = tmp_path / "manifest.parquet"
     pd.DataFrame({"image_id": ["a"], "path": ["a.jpg"], "status": ["ok"]}).to_parquet(manifest)
+    from imagecoding.tuning import as_resources
+
+    tuning = as_resources(llm_concurrency=8, llm_retry=[6, 1.0, 60, 120, 60])
     job = lambda granted: SimpleNamespace(  # noqa: E731
-        config={"posts": {"path": None}}, params={"llm": {"max_concurrency": 8, "model": "m"}},
-        resources=SimpleNamespace(llm=granted), input=SimpleNamespace(manifest=str(manifest)))
+        params=SimpleNamespace(settings={"posts": {"path": None}}, llm={"model": "m", "batch": {}}),
+        resources=SimpleNamespace(llm=granted, **tuning), input=SimpleNamespace(manifest=str(manifest)))
     assert rule_inputs(job(3))[0]["llm"]["max_concurrency"] == 3
     assert rule_inputs(job(8))[0]["llm"]["max_concurrency"] == 8
     assert rule_inputs(job(0))[0]["llm"]["max_concurrency"] == 8  # a local run with no budget set

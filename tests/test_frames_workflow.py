@@ -128,7 +128,7 @@ def test_a_killed_run_loses_no_answer_and_asks_nothing_twice(coded_run, fake, tm
     fake.latency = 0.3
     first_request = len(fake.log)
     command = [str(SNAKEMAKE), "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
-               "--configfile", str(workdir / "config.yaml"), "--cores", "2"]
+               "--configfile", str(workdir / "config.yaml"), "--cores", "2", "--forcerun", "frames_code"]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         deadline = time.time() + 120

@@ -31,7 +31,9 @@ def test_model_rules_ask_for_a_gpu_through_the_plugins_resource_and_llm_rules_sh
     for name in ("clip_embed", "signals_objects", "signals_captions"):
         assert "gpu=" in bodies[name] and "slurm_extra" not in bodies[name], name
     for name in ("frames_code", "ensemble_classify", "signals_captions"):
-        assert 'llm=config["llm"]["max_concurrency"]' in bodies[name], name
+        assert "llm_tuning()" in bodies[name], name
+    common = (REPO / "rules" / "common.smk").read_text()
+    assert 'llm=llm["max_concurrency"]' in common.split("def llm_tuning")[1].split("\ndef ")[0]
 
 
 def test_the_slurm_profile_leaves_account_and_partition_to_the_user():

@@ -225,6 +225,11 @@ def configured_listing(config: dict) -> tuple[list[str], dict[str, tuple[int, in
     return _with_post_paths(scanned, post_paths), scanned
 
 
+def read_listing(path: str | Path) -> list[str]:
+    """The display paths of a listing the main process wrote (imagecoding/invocation.py)."""
+    return pd.read_parquet(path)["path"].tolist()
+
+
 def distinct_decodable(manifest: pd.DataFrame) -> pd.DataFrame:
     """The manifest's decodable rows, the first row of each image_id: one row per image a model can see."""
     return manifest[manifest["status"] == "ok"].drop_duplicates("image_id")

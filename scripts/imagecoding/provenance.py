@@ -23,7 +23,11 @@ def package_versions(names=PACKAGES) -> dict[str, str | None]:
     return versions
 
 
-def workflow_revision(folder: str | Path) -> str | None:
+# The checkout this library lies in (scripts/imagecoding/..): the workflow the steps ran from.
+CHECKOUT = Path(__file__).resolve().parents[2]
+
+
+def workflow_revision(folder: str | Path = CHECKOUT) -> str | None:
     """The git commit of the workflow checkout, with '-dirty' when it has local edits."""
     try:
         commit = subprocess.run(

@@ -11,6 +11,7 @@ from ..llm.engine import Engine, answers_table, cost_ledger
 from ..llm.task import Request, Task
 from ..outputs import write_csv, write_parquet
 from ..posts import read_posts
+from ..tuning import from_resources
 
 log = logging.getLogger(__name__)
 
@@ -49,14 +50,27 @@ class LLMRun:
         return estimate.text(self.engine.settings, self.engine.max_cost_usd)
 
 
+def llm_settings(params, resources) -> dict:
+    """An LLM rule's `llm` block: what shapes answers from its params, how fast to ask from its resources.
+
+    `resources.llm` is what Snakemake granted of the run's global `llm` budget (--resources llm=N,
+    profiles/slurm): never keep more requests in flight than were granted, nor than llm.max_concurrency.
+    """
+    tuning = from_resources(resources, "llm_concurrency", "llm_retry")
+    retries, base, cap, timeout, poll = tuning["llm_retry"]
+    concurrency = tuning["llm_concurrency"]
+    granted = getattr(resources, "llm", 0)
+    if granted and granted < concurrency:
+        log.info("llm.max_concurrency %d capped at the %d the run's llm budget granted", concurrency, granted)
+        concurrency = int(granted)
+    llm = dict(params.llm, max_concurrency=concurrency, max_retries=retries,
+               backoff_base_s=base, backoff_cap_s=cap, timeout_s=timeout)
+    llm["batch"] = dict(llm["batch"], poll_seconds=poll)
+    return llm
+
+
 def rule_inputs(snakemake) -> tuple[dict, pd.DataFrame, pd.DataFrame | None]:
-    """The configuration (with the rule's own llm and task params), the manifest and the posts of an LLM rule."""
-    config = dict(snakemake.config, **{key: value for key, value in snakemake.params.items()})
-    budget = getattr(snakemake.resources, "llm", 0)
-    if config.get("llm") and budget and budget < config["llm"]["max_concurrency"]:
-        # Snakemake gave this job less of the run's global `llm` budget than it asked for (--resources
-        # llm=N, profiles/slurm): never keep more requests in flight than were granted.
-        log.info("llm.max_concurrency %d capped at the %d the run's llm budget granted", config["llm"]["max_concurrency"], budget)
-        config["llm"] = dict(config["llm"], max_concurrency=int(budget))
+    """The settings (the rule's params, its llm block with the run-only part), the manifest and the posts of an LLM rule."""
+    config = dict(snakemake.params.settings, llm=llm_settings(snakemake.params, snakemake.resources))
     posts = read_posts(config["posts"]["path"]) if config["posts"]["path"] else None
     return config, pd.read_parquet(snakemake.input.manifest), posts
