@@ -5,8 +5,12 @@ them), then measures, each as a whole process:
   - the listing: configured_image_paths + listing_fingerprint, the two calls every run makes;
   - a dry run, `snakemake -n` to the CLIP scores with clip.shard_size 20,000: parse, config checks,
     listing and DAG, Snakemake's start-up included;
+  - a cluster job's parse: the command a SLURM job runs (`--mode remote --target-jobs clip_score:...`,
+    as a dry run so that nothing executes), and the same command on an empty one-rule workflow,
+    which is Snakemake's own start-up; the difference is what this workflow costs each job;
 and the peak resident memory of each (the process's own ru_maxrss). Prints a table and the growth
-per 10x step, which stays near 10x (linear) when nothing is worse than linear.
+per 10x step, which stays near 10x (linear) when nothing is worse than linear. A job must not list
+the image folder: the bench fails if the job says it had to.
 
     .venv/bin/python bench/scale.py [--sizes 10000,100000,1000000] [--keep DIR]
 """
@@ -61,10 +65,34 @@ def write_config(workdir: Path, root: Path) -> None:
     (workdir / "config.yaml").write_text(yaml.safe_dump(config))
 
 
+JOB = ["--mode", "remote", "--target-jobs", "clip_score:scheme=image_type", "--allowed-rules", "clip_score",
+       "--force", "--nolock", "--cores", "1", "--dry-run"]
+
+
+def timed(command: list[str], repeats: int) -> tuple[float, str]:
+    """Median wall time of a whole process over repeats, and its last stderr."""
+    times, stderr = [], ""
+    for _ in range(repeats):
+        started = time.perf_counter()
+        result = subprocess.run(command, capture_output=True, text=True, env=dict(os.environ, HF_HUB_OFFLINE="1"))
+        times.append(time.perf_counter() - started)
+        if result.returncode != 0:
+            raise SystemExit(f"{' '.join(command)} failed:\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}")
+        stderr = result.stderr
+    return sorted(times)[len(times) // 2], stderr
+
+
+def empty_workflow(folder: Path) -> Path:
+    folder.mkdir(exist_ok=True)
+    (folder / "Snakefile").write_text('rule clip_score:\n    output: "results/clip/{scheme}.parquet"\n    shell: "touch {output}"\n')
+    return folder / "Snakefile"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10000,100000,1000000")
     parser.add_argument("--keep", help="keep the files here (reused by a later run)")
+    parser.add_argument("--repeats", type=int, default=3, help="runs of each job command (the median is shown)")
     args = parser.parse_args()
     scratch = Path(args.keep or tempfile.mkdtemp(prefix="scale-"))
     rows = []
@@ -90,19 +118,29 @@ def main() -> None:
         dry_kb = int(result.stderr.strip().splitlines()[-1])
         jobs = [line for line in result.stdout.splitlines() if line.startswith("clip_embed")]
         shards = int(jobs[0].split()[1]) if jobs else 0
-        rows.append((count, paths, made, listing_s, listing_kb / 1024, dry_s, dry_kb / 1024, shards))
+        job_s, job_log = timed(command[:7] + JOB, args.repeats)
+        if "lists the image folder itself" in job_log:
+            raise SystemExit(f"the cluster job listed the image folder at {count} files:\n{job_log[-2000:]}")
+        empty = empty_workflow(scratch / "empty")
+        bare_s, _ = timed([SNAKEMAKE, "--snakefile", str(empty), "--directory", str(empty.parent), *JOB], args.repeats)
+        rows.append((count, paths, made, listing_s, listing_kb / 1024, dry_s, dry_kb / 1024, shards, job_s, bare_s))
     print(f"{os.cpu_count()} cores; empty files in 1,000 folders; one run each")
     print("| files | listed | listing + fingerprint | its peak memory | dry run (snakemake -n) | its peak memory | embedding jobs |")
     print("|---|---|---|---|---|---|---|")
-    for count, paths, _, listing_s, listing_mb, dry_s, dry_mb, shards in rows:
+    for count, paths, _, listing_s, listing_mb, dry_s, dry_mb, shards, *_ in rows:
         print(f"| {count:,} | {paths:,} | {listing_s:.2f} s | {listing_mb:.0f} MB | {dry_s:.1f} s | {dry_mb:.0f} MB | {shards} |")
+    print(f"\nOne cluster job's start (clip_score, as the SLURM executor runs it), median of {args.repeats}:")
+    print("| files | job command | Snakemake alone (empty workflow) | this workflow's parse |")
+    print("|---|---|---|---|")
+    for count, *_, job_s, bare_s in rows:
+        print(f"| {count:,} | {job_s:.2f} s | {bare_s:.2f} s | {job_s - bare_s:.2f} s |")
     if len(rows) > 1:
         print("\n| step | listing time | dry-run time | dry-run memory |")
         print("|---|---|---|---|")
         for before, after in zip(rows, rows[1:]):
             print(f"| {before[0]:,} -> {after[0]:,} | {after[3] / before[3]:.1f}x | {after[5] / before[5]:.1f}x | "
                   f"{after[6] / before[6]:.1f}x |")
-    print(f"\ncommand: {' '.join([Path(sys.executable).relative_to(REPO).as_posix() if sys.executable.startswith(str(REPO)) else sys.executable, 'bench/scale.py', '--sizes', args.sizes])}")
+    print(f"\ncommand: {' '.join([Path(sys.executable).relative_to(REPO).as_posix() if sys.executable.startswith(str(REPO)) else sys.executable, 'bench/scale.py', '--sizes', args.sizes, '--repeats', str(args.repeats)])}")
     if not args.keep:
         shutil.rmtree(scratch, ignore_errors=True)
 
