@@ -122,13 +122,17 @@ def test_a_killed_run_loses_no_answer_and_asks_nothing_twice(coded_run, fake, tm
     shutil.copytree(coded_run, workdir, symlinks=True)
     shutil.rmtree(workdir / "results" / "cache")  # no answers yet: start paying from zero
     shutil.rmtree(workdir / "results" / "llm")
+    # As after a first run killed while coding: what reads the frames was never written either.
+    for name in ("merged.parquet", "merged.csv"):
+        (workdir / "results" / name).unlink()
+    shutil.rmtree(workdir / "results" / "report")
     config = yaml.safe_load((workdir / "config.yaml").read_text())
     config["llm"]["max_concurrency"] = 2
     (workdir / "config.yaml").write_text(yaml.safe_dump(config))
     fake.latency = 0.3
     first_request = len(fake.log)
     command = [str(SNAKEMAKE), "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
-               "--configfile", str(workdir / "config.yaml"), "--cores", "2", "--forcerun", "frames_code"]
+               "--configfile", str(workdir / "config.yaml"), "--cores", "2"]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         deadline = time.time() + 120
