@@ -1,6 +1,6 @@
 """Seconds the learner takes, fit plus predict, at 10^4 and 10^5 stored embeddings.
 
-What the learner (scripts/imagecoding/learned.py) does for one variable, on synthetic data of the real shape: 512-dimensional
+What the learner (scripts/imagecoding/learn/) does for one variable, on synthetic data of the real shape: 512-dimensional
 normalised embeddings (ViT-B-32) of six clustered classes in an embedding store written in parts of
 2,048 as the embedding jobs write them, and 300 coded images. Measured: the nested cross-validation
 that gives the out-of-fold metrics, the final fit with C chosen over the 13-point grid, and the
@@ -27,7 +27,7 @@ sys.path.insert(0, str(REPO / "scripts"))
 from imagecoding.clip.embeddings import EmbeddingStore  # noqa: E402
 from imagecoding.clip.phrases import stored_embeddings  # noqa: E402
 from imagecoding.clip.scoring import l2_normalise  # noqa: E402
-from imagecoding.learned import fit, model_record, out_of_fold, predict_proba, prediction_table  # noqa: E402
+from imagecoding.learn.probe import fit, model_record, out_of_fold, predict_proba, prediction_table  # noqa: E402
 
 
 def synthetic_store(folder: Path, count: int, classes: int, dims: int, rng) -> tuple[list[str], np.ndarray]:

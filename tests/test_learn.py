@@ -4,9 +4,10 @@ import numpy as np
 import pytest
 
 from imagecoding.clip.scoring import l2_normalise
-from imagecoding.learned import (
-    C_GRID, TooFewCodes, balanced_subsample, check_enough, fit, gold_on_embeddings, learning_curve, model_record,
-    out_of_fold, predict_proba, prediction_table, summary,
+from imagecoding.learn.curve import balanced_subsample, learning_curve
+from imagecoding.learn.probe import (
+    C_GRID, TooFewCodes, check_enough, fit, gold_on_embeddings, model_record, out_of_fold, predict_proba,
+    prediction_table, summary,
 )
 
 

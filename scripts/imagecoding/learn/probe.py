@@ -1,4 +1,4 @@
-"""A classifier learned from the study's own codes: logistic regression on the stored image embeddings.
+"""A linear probe learned from the study's own codes: logistic regression on the stored image embeddings.
 
 Zero-shot CLIP matches only a few-shot linear probe (Radford et al. 2021): with the human codes of a
 validation sample and the embeddings already in the store, a multinomial logistic regression
@@ -112,47 +112,6 @@ def summary(y_true, y_pred) -> dict[str, float]:
         "macro_f1": float(f1_score(y_true, y_pred, average="macro", zero_division=0)),
         "kappa": float(cohen_kappa_score(y_true, y_pred)),
     }
-
-
-def balanced_subsample(y: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
-    """Indices of `size` codes, as even across categories as the codes allow."""
-    by_class = {c: rng.permutation(np.flatnonzero(y == c)) for c in sorted(set(y))}
-    chosen, round_ = [], 0
-    while len(chosen) < size:
-        added = False
-        for members in by_class.values():
-            if round_ < len(members) and len(chosen) < size:
-                chosen.append(members[round_])
-                added = True
-        if not added:
-            break
-        round_ += 1
-    return np.asarray(chosen)
-
-
-def learning_curve(X, y, sizes, repeats: int, C: float, seed: int = 0) -> pd.DataFrame:
-    """Accuracy and macro-F1 of a model fitted on n class-balanced codes, tested on the codes it did not see.
-
-    C is the one chosen on all codes (too few codes at small n to choose it again): a little optimistic.
-    """
-    from sklearn.linear_model import LogisticRegression
-
-    rows = []
-    classes = len(set(y))
-    for size in sizes:
-        if size >= len(y) or size < classes:
-            continue
-        for repeat in range(repeats):
-            rng = np.random.default_rng([seed, size, repeat])
-            train = balanced_subsample(y, size, rng)
-            if len(set(y[train])) < 2:
-                continue
-            test = np.setdiff1d(np.arange(len(y)), train)
-            model = LogisticRegression(C=C, max_iter=2000).fit(X[train], y[train])
-            scores = summary(y[test], model.predict(X[test]))
-            rows.append({"n_codes": int(size), "repeat": repeat, "accuracy": scores["accuracy"],
-                         "macro_f1": scores["macro_f1"], "n_test": int(len(test))})
-    return pd.DataFrame(rows, columns=["n_codes", "repeat", "accuracy", "macro_f1", "n_test"])
 
 
 def model_record(model, variable: str, embedding_key: dict) -> dict:

@@ -1,0 +1,1 @@
+"""Classifiers fit on the stored embeddings from the study's own human codes."""
