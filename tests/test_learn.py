@@ -20,12 +20,16 @@ def clusters(n_per_class: int, classes: int = 4, dims: int = 32, noise: float = 
     return X, y, rng
 
 
+def oof_labels(X, y, **kwargs):
+    return np.unique(y)[out_of_fold(X, y, **kwargs).argmax(axis=1)]
+
+
 def test_on_separable_classes_the_learner_beats_zero_shot_out_of_fold():
     X, y, rng = clusters(20)
     # Zero-shot stand-in: phrase embeddings that point nowhere near the classes.
     phrases = l2_normalise(rng.normal(size=(4, X.shape[1])))
     zero_shot = np.asarray([f"c{k}" for k in np.argmax(X @ phrases.T, axis=1)], dtype=object)
-    learned = out_of_fold(X, y, folds=5, seed=1)
+    learned = oof_labels(X, y, folds=5, seed=1)
     assert summary(y, learned)["accuracy"] >= 0.9
     assert summary(y, learned)["accuracy"] > summary(y, zero_shot)["accuracy"] + 0.3
 
@@ -35,11 +39,22 @@ def test_c_is_the_grid_point_with_the_best_cross_validated_accuracy():
     from sklearn.model_selection import StratifiedKFold, cross_val_score
 
     X, y, _ = clusters(12, noise=2.5, seed=3)
-    model = fit(X, y, folds=4, seed=0)
+    model, chosen = fit(X, y, folds=4, seed=0)
     folds = StratifiedKFold(4, shuffle=True, random_state=0)
     scores = [cross_val_score(LogisticRegression(C=c, max_iter=2000), X, y, cv=folds).mean() for c in C_GRID]
-    assert model.C in C_GRID
+    assert model.C == chosen["C"] and model.C in C_GRID and not chosen["phrase_points"]
     assert max(scores) - scores[C_GRID.index(model.C)] < 1e-9
+    assert abs(chosen["cv_accuracy"] - max(scores)) < 1e-9
+
+
+def test_phrase_points_are_kept_only_where_they_raise_cross_validated_accuracy():
+    X, y, rng = clusters(5, noise=3.0, seed=11)
+    truth, _, _ = clusters(1, noise=0.0, seed=11)  # the class centres: phrases that describe each class well
+    _, helpful = fit(X, y, folds=5, seed=0, extra=(truth, np.unique(y)))
+    assert helpful["phrase_points"]
+    misleading = np.roll(np.unique(y), 1)  # each centre labelled as another class
+    _, chosen = fit(X, y, folds=5, seed=0, extra=(np.repeat(truth, 10, axis=0), np.repeat(misleading, 10)))
+    assert not chosen["phrase_points"]
 
 
 def test_out_of_fold_predictions_never_come_from_a_model_that_saw_the_code():
@@ -47,7 +62,7 @@ def test_out_of_fold_predictions_never_come_from_a_model_that_saw_the_code():
     rng = np.random.default_rng(5)
     X = l2_normalise(rng.normal(size=(80, 64)))
     y = np.asarray(rng.choice(["a", "b"], 80), dtype=object)
-    assert summary(y, out_of_fold(X, y, folds=5, seed=0))["accuracy"] < 0.75
+    assert summary(y, oof_labels(X, y, folds=5, seed=0))["accuracy"] < 0.75
     from sklearn.linear_model import LogisticRegression
 
     assert LogisticRegression(C=1e6, max_iter=5000).fit(X, y).score(X, y) > 0.95  # what a leak would report
@@ -74,7 +89,7 @@ def test_the_model_record_is_plain_json_and_predicts_as_scikit_learn_does():
 
     for classes in (2, 4):
         X, y, _ = clusters(10, classes=classes, seed=classes)
-        model = fit(X, y, folds=3)
+        model, _ = fit(X, y, folds=3)
         record = json.loads(json.dumps(model_record(model, "v", {"model": "m"})))
         assert np.allclose(predict_proba(record, X), model.predict_proba(X), atol=1e-6)
         table = prediction_table("v", [f"i{k}" for k in range(len(y))], predict_proba(record, X), record["classes"], 3)

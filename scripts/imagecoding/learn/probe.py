@@ -69,39 +69,58 @@ def _folds(values: np.ndarray, folds: int) -> int:
     return int(max(2, min(folds, pd.Series(values).value_counts().min())))
 
 
+def _search(X: np.ndarray, y: np.ndarray, splits: list, grid) -> tuple[float, float]:
+    """(best mean fold accuracy, its C) over the grid, by scikit-learn's warm-started regularisation path."""
+    from sklearn.linear_model import LogisticRegressionCV
+
+    search = LogisticRegressionCV(
+        Cs=list(grid), cv=splits, scoring="accuracy", max_iter=2000, l1_ratios=(0.0,), refit=False,
+        use_legacy_attributes=False,
+    ).fit(X, y)
+    means = np.asarray(search.scores_).reshape(len(splits), -1, len(grid)).mean(axis=0)[0]
+    best = int(np.argmax(means))  # ties go to the smaller C, the stronger regularisation
+    return float(means[best]), float(search.Cs_[best])
+
+
 def fit(X: np.ndarray, y: np.ndarray, folds: int = 5, seed: int = 0, grid=C_GRID, extra=None):
-    """LogisticRegressionCV over the C grid with stratified folds; `extra` (X, y) joins every training set."""
-    from sklearn.linear_model import LogisticRegression, LogisticRegressionCV
+    """The model fitted on all codes, and what stratified cross-validation on the codes chose for it.
+
+    C is chosen over the grid. When `extra` (the phrase points: X, y) is given, whether they join the
+    training data is chosen the same way, on folds whose test parts hold codes only; they are kept
+    only when they raise the cross-validated accuracy. Returns (model, {"C", "phrase_points", "cv_accuracy"}).
+    """
+    from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import StratifiedKFold
 
-    if extra is not None:
-        # Phrase points join the training data; the folds that choose C are drawn on the codes alone.
-        best = None
-        for C in grid:
-            scores = []
-            for train, test in StratifiedKFold(_folds(y, folds), shuffle=True, random_state=seed).split(X, y):
-                model = LogisticRegression(C=C, max_iter=2000).fit(np.vstack([X[train], extra[0]]), np.concatenate([y[train], extra[1]]))
-                scores.append(model.score(X[test], y[test]))
-            if best is None or np.mean(scores) > best[0]:
-                best = (float(np.mean(scores)), C)
-        return LogisticRegression(C=best[1], max_iter=2000).fit(np.vstack([X, extra[0]]), np.concatenate([y, extra[1]]))
-    search = LogisticRegressionCV(
-        Cs=list(grid), cv=StratifiedKFold(_folds(y, folds), shuffle=True, random_state=seed), scoring="accuracy",
-        max_iter=2000, l1_ratios=(0.0,), use_legacy_attributes=False,
-    )
-    search.fit(X, y)
-    return LogisticRegression(C=float(np.ravel(search.C_)[0]), max_iter=2000).fit(X, y)
+    splits = list(StratifiedKFold(_folds(y, folds), shuffle=True, random_state=seed).split(X, y))
+    score, C = _search(X, y, splits, grid)
+    chosen = {"C": C, "phrase_points": False, "cv_accuracy": score}
+    if extra is not None and len(extra[1]):
+        added = np.arange(len(y), len(y) + len(extra[1]))
+        with_points = [(np.concatenate([train, added]), test) for train, test in splits]
+        score_p, C_p = _search(np.vstack([X, extra[0]]), np.concatenate([y, extra[1]]), with_points, grid)
+        if score_p > score:
+            chosen = {"C": C_p, "phrase_points": True, "cv_accuracy": score_p}
+    if chosen["phrase_points"]:
+        X, y = np.vstack([X, extra[0]]), np.concatenate([y, extra[1]])
+    return LogisticRegression(C=chosen["C"], max_iter=2000).fit(X, y), chosen
 
 
 def out_of_fold(X: np.ndarray, y: np.ndarray, folds: int = 5, seed: int = 0, extra=None) -> np.ndarray:
-    """Each code's prediction by a model that never saw it, C chosen within each training fold (nested CV)."""
+    """Each code's class probabilities (columns: the sorted classes) by a model that never saw it.
+
+    C, and the phrase points, are chosen within each training fold (nested cross-validation), so
+    the choice never sees the code it is judged on.
+    """
     from sklearn.model_selection import StratifiedKFold
 
-    predicted = np.empty(len(y), dtype=object)
+    classes = np.unique(y)
+    probabilities = np.zeros((len(y), len(classes)))
     for train, test in StratifiedKFold(_folds(y, folds), shuffle=True, random_state=seed + 1).split(X, y):
-        model = fit(X[train], y[train], folds, seed, extra=extra)
-        predicted[test] = model.predict(X[test])
-    return predicted
+        model, _ = fit(X[train], y[train], folds, seed, extra=extra)
+        columns = np.searchsorted(classes, model.classes_)
+        probabilities[np.ix_(test, columns)] = model.predict_proba(X[test])
+    return probabilities
 
 
 def summary(y_true, y_pred) -> dict[str, float]:
@@ -154,10 +173,10 @@ def prediction_table(variable: str, image_ids: list[str], probabilities: np.ndar
 
 
 def learned_for_merge(table: pd.DataFrame, variable: str) -> pd.DataFrame:
-    """learned_<variable> and its probability, one row per image, for merged.parquet."""
-    usable = table[table["status"] == "ok"]
+    """learned_<variable>, its probability and whether it is out of fold (a coded image), one row per image."""
     return pd.DataFrame({
-        "image_id": usable["image_id"],
-        f"learned_{variable}": usable[variable],
-        f"learned_{variable}_prob": usable[f"{variable}_prob"],
+        "image_id": table["image_id"],
+        f"learned_{variable}": table[variable],
+        f"learned_{variable}_prob": table[f"{variable}_prob"],
+        f"learned_{variable}_out_of_fold": table["status"] == "out_of_fold",
     })
