@@ -24,6 +24,7 @@ def image_notes(merged: pd.DataFrame, schemes: list[str]) -> dict[str, list[tupl
     """
     fields = [("captions_text", "caption"), ("objects_summary", "objects"), ("tags_summary", "tags"),
               ("ocr_text", "text"), ("vision_summary", "Cloud Vision")]
+    fields += [(f"learned_{scheme}", f"learned {scheme}") for scheme in schemes]
     fields += [(f"ensemble_{scheme}", f"ensemble {scheme}") for scheme in schemes]
     present = [(column, label) for column, label in fields if column in merged.columns]
     if not present or "image_id" not in merged.columns:
@@ -35,6 +36,9 @@ def image_notes(merged: pd.DataFrame, schemes: list[str]) -> dict[str, list[tupl
             value = record.get(column)
             if value is None or (isinstance(value, float) and value != value) or str(value).strip() == "":
                 continue
+            if column.startswith("learned_") and record.get(f"{column}_prob") == record.get(f"{column}_prob"):
+                held_out = ", out of fold" if record.get(f"{column}_out_of_fold") is True else ""
+                value = f"{value} ({record[f'{column}_prob']:.0f}%{held_out})"
             if column.startswith("ensemble_") and record.get(f"{column}_reason"):
                 value = f"{value}: {record[f'{column}_reason']}"
             lines.append((label, _short(value)))
