@@ -17,6 +17,7 @@ from imagecoding.config import (
 )
 from imagecoding.invocation import run_plan
 from imagecoding.tuning import as_resources
+from imagecoding.validation.variables import learns
 
 # Start-up checks (files, Tesseract, API keys) run once, in the main process; every cluster job parses
 # this file again and reads what the main process computed instead (imagecoding/invocation.py).
@@ -48,7 +49,8 @@ ANNOTATIONS = annotation_files(config)
 MAPPED_FRAMES = [
     s for s in config["consensus"]["frames"] if config["frames"]["enabled"]
 ]
-CONSENSUS = CLASSIFY or bool(MAPPED_FRAMES)
+LEARNED = learns(config)
+CONSENSUS = CLASSIFY or LEARNED or bool(MAPPED_FRAMES)
 
 
 wildcard_constraints:
@@ -219,6 +221,8 @@ def variable_settings():
         "ensemble.enabled",
         "ensemble.classify",
         "consensus.frames",
+        "learned.enabled",
+        "validation.annotations",
     )
 
 
@@ -232,6 +236,10 @@ def signal_results():
 
 def ensemble_results():
     return ["results/ensemble/categories.parquet"] if CLASSIFY else []
+
+
+def learned_results():
+    return ["results/learned"] if LEARNED else []
 
 
 def consensus_results():
@@ -253,6 +261,7 @@ def method_results(wildcards):
         ),
         "frames": frame_results(),
         "ensemble": ensemble_results(),
+        "learned": learned_results(),
         "consensus": consensus_results(),
     }
 
@@ -303,6 +312,7 @@ def report_steps():
     steps += [f"signals_{signal}" for signal in SIGNALS]
     steps += [Path(path).stem for path in model_weights() if "signals" in path]
     steps += ["ensemble_classify"] if CLASSIFY else []
+    steps += ["learned_fit"] if LEARNED else []
     steps += ["consensus"] if CONSENSUS else []
     steps += ["llm_ledger"] if LLM_TASKS else []
     steps += ["validation_metrics"] if ANNOTATIONS else []

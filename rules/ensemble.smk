@@ -32,6 +32,7 @@ rule consensus:
         scores=expand("results/clip/{scheme}.parquet", scheme=SCHEMES),
         schemes=[config["clip"]["schemes"][s] for s in SCHEMES],
         ensemble=ensemble_results(),
+        learned=learned_results(),
         frames=frame_results() if MAPPED_FRAMES else [],
     output:
         tables=expand("results/consensus/{scheme}.parquet", scheme=SCHEMES),

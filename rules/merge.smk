@@ -5,6 +5,7 @@ rule merge:
         frames=frame_results(),
         signals=signal_results(),
         ensemble=ensemble_results(),
+        learned=learned_results(),
         consensus=consensus_results(),
         posts=posts_table,
     output:

@@ -10,6 +10,7 @@ rule report:
         signals=signal_results(),
         ensemble=ensemble_results(),
         consensus=consensus_results(),
+        learned=learned_results(),
         ledger=ledger_results(),
         validation=validation_results(),
     output:

@@ -6,6 +6,8 @@ from imagecoding.job_log import log_to
 
 log_to(snakemake.log[0])
 
+from pathlib import Path
+
 import pandas as pd
 
 from imagecoding.llm.task import CODED
@@ -17,12 +19,17 @@ config = snakemake.params.settings
 schemes = sorted(config["clip"]["schemes"])
 ensemble = pd.read_parquet(snakemake.input.ensemble[0]) if snakemake.input.ensemble else None
 frames = pd.read_parquet(snakemake.input.frames[0]) if snakemake.input.frames else None
+learned = Path(snakemake.input.learned[0]) if snakemake.input.learned else None
 mapping = config["consensus"]["frames"]
 agreement = []
 for scheme_name, scores_path, output in zip(schemes, snakemake.input.scores, snakemake.output.tables):
     scheme = load_scheme(scheme_name, config["clip"]["schemes"][scheme_name])
     scores = pd.read_parquet(scores_path)
     methods = {"clip": scores.set_index("image_id")[scheme_name]}
+    if learned is not None:  # out of fold on the coded images, so the consensus's metrics stay honest too
+        table = pd.read_parquet(learned / f"{scheme_name}.parquet")
+        if len(table):
+            methods["learned"] = table.set_index("image_id")[scheme_name]
     if ensemble is not None:
         answered = ensemble[ensemble["status"].isin(CODED)]
         methods["ensemble"] = answered.set_index("image_id")[scheme_name]

@@ -10,6 +10,7 @@ log_to(snakemake.log[0])
 import pandas as pd
 
 from imagecoding.consensus import consensus_for_merge
+from imagecoding.learn.probe import learned_for_merge
 from imagecoding.merge import merge_posts, per_file_results
 from imagecoding.outputs import write_csv, write_parquet
 from imagecoding.posts import read_posts
@@ -25,6 +26,8 @@ tables = [pd.read_parquet(path) for path in snakemake.input.scores]
 tables += [frames_for_merge(pd.read_parquet(path)) for path in snakemake.input.frames]
 tables += [signal_for_merge(pd.read_parquet(path), Path(path).stem) for path in snakemake.input.signals]
 tables += [ensemble_for_merge(pd.read_parquet(path), schemes) for path in snakemake.input.ensemble]
+for folder in map(Path, snakemake.input.learned):
+    tables += [learned_for_merge(pd.read_parquet(path), path.stem) for path in sorted(folder.glob("*.parquet"))]
 consensus = [path for path in snakemake.input.consensus if path.endswith(".parquet")]
 tables += [consensus_for_merge(pd.read_parquet(path), Path(path).stem) for path in consensus]
 files = per_file_results(manifest, tables)

@@ -73,12 +73,18 @@ consensus_paths = [p for p in inputs.consensus if p.endswith(".parquet")]
 consensus = {Path(p).stem: pd.read_parquet(p) for p in consensus_paths}
 agreement = pd.read_csv(next(p for p in inputs.consensus if p.endswith(".csv"))) if consensus else None
 
-validation = None
+validation, metrics = None, None
 if inputs.validation:
     from imagecoding.report.validation import validation_view
 
     metrics_path, gold_path, report_path, confusion_dir = inputs.validation
-    validation = validation_view(pd.read_csv(metrics_path), pd.read_csv(gold_path), confusion_dir, merged, pd.read_csv(report_path))
+    metrics = pd.read_csv(metrics_path)
+    validation = validation_view(metrics, pd.read_csv(gold_path), confusion_dir, merged, pd.read_csv(report_path))
+learned = None
+if inputs.learned:
+    from imagecoding.report.learned import learned_view
+
+    learned = learned_view(inputs.learned[0], metrics)
 
 step_failures = {"clip_embed": shards[shards["status"] != "ok"]}
 step_failures.update({f"signals_{name}": table[table["status"] != "ok"] for name, table in signals.items()})
@@ -99,5 +105,6 @@ index = build_report(
     consensus=consensus,
     agreement=agreement,
     validation=validation,
+    learned=learned,
 )
 logging.info("report written to %s", index)

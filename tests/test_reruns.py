@@ -35,6 +35,7 @@ STUDY_FILES = {
 
 LLM_DOWNSTREAM = {"consensus", "llm_ledger", "validation_export", "validation_metrics", "merge", "report"}
 SCORES_DOWNSTREAM = {"consensus", "validation_export", "validation_metrics", "merge", "report"}
+LEARNED_DOWNSTREAM = SCORES_DOWNSTREAM  # the learner feeds the same steps zero-shot does
 
 
 @pytest.fixture(scope="module")
@@ -108,14 +109,15 @@ SETTINGS = [
     ("report.title", lambda w: set_key(w, "report.title", "Another title"), {"report"}),
     ("report.samples_per_category", lambda w: set_key(w, "report.samples_per_category", 2), {"report"}),
     ("clip.aggregate", lambda w: set_key(w, "clip.aggregate", "mean"), {"clip_score"} | SCORES_DOWNSTREAM),
-    ("clip.top_k", lambda w: set_key(w, "clip.top_k", 2), {"clip_score"} | SCORES_DOWNSTREAM),
+    ("clip.top_k", lambda w: set_key(w, "clip.top_k", 2), {"clip_score", "learned_fit"} | SCORES_DOWNSTREAM),
     ("signals.ocr.languages", lambda w: set_key(w, "signals.ocr.languages", "eng"),
      {"signals_ocr", "ensemble_classify"} | LLM_DOWNSTREAM),
     ("signals.objects.min_score", lambda w: set_key(w, "signals.objects.min_score", 0.3),
      {"signals_objects", "ensemble_classify"} | LLM_DOWNSTREAM),
     ("ensemble prompt edited", lambda w: append(w, "ensemble.j2", "\nAnswer carefully.\n"),
      {"ensemble_classify"} | LLM_DOWNSTREAM),
-    ("codebook edited", lambda w: append(w, "codebook.yaml", "# a coder's note\n"), {"frames_code"} | LLM_DOWNSTREAM),
+    ("codebook edited", lambda w: append(w, "codebook.yaml", "# a coder's note\n"),
+     {"frames_code", "learned_fit"} | LLM_DOWNSTREAM),
     ("frames prompt edited", lambda w: append(w, "frames.j2", "\nLook closely.\n"), {"frames_code"} | LLM_DOWNSTREAM),
     ("validation.sample_size", lambda w: set_key(w, "validation.sample_size", 10), {"validation_export"}),
     ("validation.seed", lambda w: set_key(w, "validation.seed", 2),
@@ -123,6 +125,9 @@ SETTINGS = [
     ("validation.bootstrap", lambda w: set_key(w, "validation.bootstrap", 30), {"validation_metrics", "report"}),
     ("consensus.frames", lambda w: set_key(w, "consensus.frames", MAPPING),
      {"consensus", "validation_export", "validation_metrics", "merge", "report"}),
+    ("learned.min_per_class", lambda w: set_key(w, "learned.min_per_class", 2), {"learned_fit"} | LEARNED_DOWNSTREAM),
+    ("learned.curve_repeats", lambda w: set_key(w, "learned.curve_repeats", 2), {"learned_fit"} | LEARNED_DOWNSTREAM),
+    ("learned.enabled", lambda w: set_key(w, "learned.enabled", False), LEARNED_DOWNSTREAM),
     # Run-only settings: how fast, never what. None of them re-runs anything.
     ("clip.batch_size", lambda w: set_key(w, "clip.batch_size", 3), set()),
     ("clip.workers", lambda w: set_key(w, "clip.workers", 0), set()),
@@ -177,6 +182,7 @@ CODE = [
     ("clip/scoring.py", {"clip_score", "signals_tags", "ensemble_classify"} | SCORES_DOWNSTREAM | LLM_DOWNSTREAM),
     ("report/templates/report.html.j2", {"report"}),
     ("validation/sample.py", {"validation_export"}),
+    ("learn/curve.py", {"learned_fit"} | LEARNED_DOWNSTREAM),
 ]
 
 

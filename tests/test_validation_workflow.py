@@ -61,7 +61,16 @@ def test_a_hand_made_gold_file_becomes_metrics_confusion_and_sentences(exported)
     counted = problems.set_index(["source", "problem"])["count"]
     assert counted[("gold.csv", "value outside the scheme or codebook")] == 1 and counted[("gold.csv", "unknown image")] == 1
 
+    # Twelve codes over the scheme's categories are too few to learn from: the learner says so, per category.
+    import json
+
+    card = json.loads((exported / "results" / "learned" / "image_type.json").read_text())
+    assert card["status"] == "skipped" and "learned.min_per_class" in card["reason"] and " more" in card["reason"]
+    assert not pd.read_parquet(exported / "results" / "learned" / "image_type.parquet").shape[0]
+    assert not (metrics["method"] == "learned").any()
     html = (exported / "results" / "report" / "index.html").read_text()
+    assert "Not learned: every category needs at least 5 codes" in html
+    assert "not learned" in (exported / "logs" / "learned" / "fit.log").read_text()
     percent = round(expected * 100)
     assert f"CLIP image_type agrees with the human gold standard on {percent}% of {len(ids)} images" in html
     assert "No human codes yet" not in html and "value outside the scheme or codebook" in html  # problems are shown

@@ -54,11 +54,12 @@ def read_sheet(path: Path, variables: list[CodedVariable], check_coder: str) -> 
 
 def read_codes(
     paths: list[str], variables: list[CodedVariable], manifest: pd.DataFrame, check_coder: str = "checker",
-    coder_names: dict[str, str] | None = None,
+    coder_names: dict[str, str] | None = None, keep_outside: bool = False,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(codes: image_id, coder, variable, value; report: source, problem, count) from every annotation file.
 
     coder_names renames coders as files name them (Label Studio exports its user ids) before anything is counted.
+    keep_outside keeps codes whose value is no longer a category (still counted), for a step that names them.
     """
     names = {str(k): str(v) for k, v in (coder_names or {}).items()}
     allowed = {v.name: set(v.values) for v in variables}
@@ -77,9 +78,11 @@ def read_codes(
                 problems["unknown image"] += 1
             elif row["variable"] not in allowed:
                 problems["unknown variable"] += 1
-            elif row["value"] not in allowed[row["variable"]]:
-                problems["value outside the scheme or codebook"] += 1
             else:
+                if row["value"] not in allowed[row["variable"]]:
+                    problems["value outside the scheme or codebook"] += 1
+                    if not keep_outside:
+                        continue
                 coder = str(row["coder"])
                 kept.append({"image_id": image_id, "coder": names.get(coder, coder), "variable": row["variable"],
                              "value": row["value"], "source": path.name})

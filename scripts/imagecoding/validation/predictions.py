@@ -17,8 +17,12 @@ def method_predictions(
     ensemble: str | None = None,
     frames: str | None = None,
     consensus: dict[str, str] | None = None,
+    learned: str | None = None,
 ) -> dict[str, dict[str, pd.Series]]:
-    """method -> variable -> Series(image_id -> value); paths: scheme -> clip/<scheme>.parquet and the others."""
+    """method -> variable -> Series(image_id -> value); paths: scheme -> clip/<scheme>.parquet and the others.
+
+    `learned` is the learner's folder: on coded images its codes are out of fold, so its metrics are honest.
+    """
     out: dict[str, dict[str, pd.Series]] = {}
     names = {v.name for v in variables}
 
@@ -35,6 +39,12 @@ def method_predictions(
             put("ensemble", scheme, table, scheme)
     for scheme, path in (consensus or {}).items():
         put("consensus", scheme, pd.read_parquet(path), "majority")
+    for variable in sorted(names) if learned else []:
+        path = Path(learned) / f"{variable}.parquet"
+        if path.is_file():
+            table = pd.read_parquet(path)
+            if len(table):
+                put("learned", variable, table, variable)
     if frames:
         table = pd.read_parquet(frames)
         table = table[table["status"].isin(CODED)]
@@ -46,7 +56,9 @@ def method_predictions(
 
 def rule_predictions(variables: list[CodedVariable], inputs) -> dict[str, dict[str, pd.Series]]:
     """method_predictions from a validation rule's inputs: `scores` (clip/<scheme>.parquet), and `ensemble`,
-    `frames` and `consensus` (consensus/<scheme>.parquet beside agreement.csv), each empty when that step is off."""
+    `frames`, `learned` (its folder) and `consensus` (consensus/<scheme>.parquet beside agreement.csv), each
+    empty when that step is off."""
     scores = {Path(p).stem: p for p in inputs.scores}
     consensus = {Path(p).stem: p for p in inputs.consensus if p.endswith(".parquet")}
-    return method_predictions(variables, scores, next(iter(inputs.ensemble), None), next(iter(inputs.frames), None), consensus)
+    return method_predictions(variables, scores, next(iter(inputs.ensemble), None), next(iter(inputs.frames), None),
+                              consensus, next(iter(inputs.learned), None))

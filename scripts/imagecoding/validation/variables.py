@@ -11,26 +11,34 @@ class CodedVariable:
 
     name: str  # the scheme's name, or the codebook's Group_Variable column
     values: tuple[str, ...]
-    methods: tuple[str, ...]  # clip, ensemble, consensus for schemes; frames for codebook variables
+    methods: tuple[str, ...]  # clip, learned, ensemble, consensus for schemes; frames, learned for codebook variables
     description: str = ""
 
 
-def coded_variables(schemes: dict, codebook=None, ensemble: bool = False, consensus: bool = False) -> list[CodedVariable]:
-    """schemes: name -> Scheme; codebook: the frames codebook when frame coding runs."""
+def coded_variables(schemes: dict, codebook=None, ensemble: bool = False, consensus: bool = False,
+                    learned: bool = False) -> list[CodedVariable]:
+    """schemes: name -> Scheme; codebook: the frames codebook when frame coding runs; learned: codes exist to learn from."""
     found = []
+    also = ("learned",) if learned else ()
     for name, scheme in schemes.items():
-        methods = ("clip",) + (("ensemble",) if ensemble else ()) + (("consensus",) if consensus else ())
+        methods = ("clip",) + also + (("ensemble",) if ensemble else ()) + (("consensus",) if consensus else ())
         found.append(CodedVariable(name, tuple(scheme.categories), methods, f"CLIP scheme {name}"))
     for variable in codebook.variables if codebook is not None else []:
         if variable.type == "categorical":
-            found.append(CodedVariable(variable.column, tuple(variable.values), ("frames",), variable.description))
+            found.append(CodedVariable(variable.column, tuple(variable.values), ("frames",) + also, variable.description))
         elif variable.type == "boolean":
-            found.append(CodedVariable(variable.column, ("true", "false"), ("frames",), variable.description))
+            found.append(CodedVariable(variable.column, ("true", "false"), ("frames",) + also, variable.description))
     return found
 
 
-def coded_variables_of(config: dict) -> list[CodedVariable]:
-    """The coded variables of a configuration: its schemes, and its codebook when frame coding runs."""
+def learns(config: dict) -> bool:
+    """The learned classifier runs when it is enabled and there are human codes to learn from."""
+    return bool(config["learned"]["enabled"] and config["validation"]["annotations"])
+
+
+def load_variables(config: dict, **methods: bool) -> list[CodedVariable]:
+    """The variables of the configured schemes, and of the codebook when frame coding runs (clip.schemes,
+    frames.enabled, frames.codebook); `methods` as coded_variables takes them."""
     from ..schemes import load_scheme
 
     schemes = {name: load_scheme(name, path) for name, path in sorted(config["clip"]["schemes"].items())}
@@ -39,9 +47,15 @@ def coded_variables_of(config: dict) -> list[CodedVariable]:
         from ..tasks.codebook import load_codebook
 
         codebook = load_codebook(config["frames"]["codebook"])
+    return coded_variables(schemes, codebook, **methods)
+
+
+def coded_variables_of(config: dict) -> list[CodedVariable]:
+    """The coded variables of a configuration, each with the methods that code it."""
     ensemble = config["ensemble"]["enabled"] and config["ensemble"]["classify"]
-    consensus = ensemble or bool(config["consensus"]["frames"] and config["frames"]["enabled"])
-    return coded_variables(schemes, codebook, ensemble, consensus)
+    learned = learns(config)
+    consensus = ensemble or learned or bool(config["consensus"]["frames"] and config["frames"]["enabled"])
+    return load_variables(config, ensemble=ensemble, consensus=consensus, learned=learned)
 
 
 def as_code(value) -> str | None:

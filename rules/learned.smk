@@ -1,0 +1,41 @@
+# A classifier per coded variable, learned from the human codes on the embeddings already stored: it
+# reads no image, and re-fits only when the codes, the embeddings or the schemes change.
+
+
+rule learned_fit:
+    input:
+        manifest="results/manifest.parquet",
+        index=expand("results/clip/embedded/{shard}.parquet", shard=SHARDS),
+        weights="results/clip/weights.json",
+        schemes=[config["clip"]["schemes"][s] for s in SCHEMES],
+        codebook=[config["frames"]["codebook"]] if config["frames"]["enabled"] else [],
+        annotations=ANNOTATIONS,
+    output:
+        directory("results/learned"),
+    log:
+        "logs/learned/fit.log",
+    benchmark:
+        "benchmarks/learned/fit.tsv"
+    conda:
+        "../envs/clip.yaml"
+    threads: 1
+    resources:
+        **as_resources(device=config["clip"]["device"]),
+        mem_mb=4000,
+        runtime=30,
+    params:
+        settings=settings(
+            "learned",
+            "clip.top_k",
+            "validation.adjudicator",
+            "validation.coders",
+            "validation.check_coder",
+            "clip.schemes",
+            "frames.enabled",
+            "frames.codebook",
+        ),
+        store_dir=config["clip"]["store_dir"],
+        cache_dir=config["models"]["cache_dir"],
+        code=code("learned_fit"),
+    script:
+        "../scripts/learned_fit.py"
