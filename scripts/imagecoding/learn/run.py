@@ -83,11 +83,17 @@ def learn_variable(
         card.update(status=SKIPPED, reason=str(short))
         return Learned(empty_table(variable, categories, settings.top_k), card, None, pd.DataFrame())
 
+    from threadpoolctl import threadpool_limits
+
     X, y = codes.embeddings, codes.values.astype(str)
     extra = phrase_points if settings.phrase_points else None
-    model, chosen = fit(X, y, settings.folds, settings.seed, extra=extra)
+    # Hundreds of codes make small matrices: a threaded BLAS spends more on its threads than on them
+    # (one thread fits 4x faster on two cores, bench/learned.py).
+    with threadpool_limits(1):
+        model, chosen = fit(X, y, settings.folds, settings.seed, extra=extra)
+        held_out = out_of_fold(X, y, settings.folds, settings.seed, extra=extra)
+        curve = learning_curve(X, y, list(settings.curve_sizes), settings.curve_repeats, chosen["C"], settings.seed)
     record = model_record(model, variable, embedding)
-    held_out = out_of_fold(X, y, settings.folds, settings.seed, extra=extra)
     classes = record["classes"]
     oof = np.asarray(classes, dtype=object)[held_out.argmax(axis=1)]
 
@@ -99,7 +105,6 @@ def learn_variable(
     coded = prediction_table(variable, codes.image_ids, held_out, classes, settings.top_k).assign(status="out_of_fold")
     table = pd.concat([table, coded], ignore_index=True)
 
-    curve = learning_curve(X, y, list(settings.curve_sizes), settings.curve_repeats, chosen["C"], settings.seed)
     whole = summary(y, oof)
     curve = pd.concat([curve, pd.DataFrame([{"n_codes": len(y), "repeat": 0, "accuracy": whole["accuracy"],
                                              "macro_f1": whole["macro_f1"], "n_test": len(y)}])], ignore_index=True)
