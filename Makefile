@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 CORES ?= all
 
-.PHONY: example test install system-deps test-deps lint clean
+.PHONY: example test install system-deps test-deps lint locks clean
 
 $(BIN)/.installed: requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,11 @@ example: install system-deps
 
 test: install test-deps
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest
+
+# After editing requirements.in (then requirements.lock) or envs/requirements/*.in: rewrite every env file
+# with its step's whole closure, pinned and hashed (needs the package index).
+locks: install
+	$(BIN)/python tools/lock_envs.py
 
 lint: install
 	$(BIN)/snakemake --lint

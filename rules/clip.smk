@@ -10,7 +10,7 @@ rule clip_weights:
     log:
         "logs/clip/weights.log",
     conda:
-        "../envs/clip.yaml"
+        "../envs/torch.yaml"
     threads: 0  # it waits on a download or a hash: it must not hold back the manifest running beside it
     params:
         model=clip_model_params(),
@@ -35,7 +35,7 @@ rule clip_embed:
     benchmark:
         "benchmarks/clip/embed_{shard}.tsv"
     conda:
-        "../envs/clip.yaml"
+        "../envs/torch.yaml"
     threads: embedding_threads()
     resources:
         **as_resources(
@@ -71,7 +71,7 @@ rule clip_score:
     log:
         "logs/clip/score_{scheme}.log",
     conda:
-        "../envs/clip.yaml"
+        "../envs/torch.yaml"
     threads: 1
     resources:
         **as_resources(device=config["clip"]["device"]),

@@ -17,7 +17,7 @@ rule learned_fit:
     benchmark:
         "benchmarks/learned/fit.tsv"
     conda:
-        "../envs/clip.yaml"
+        "../envs/torch.yaml"
     threads: 1
     resources:
         **as_resources(device=config["clip"]["device"]),

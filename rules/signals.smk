@@ -10,7 +10,7 @@ rule objects_weights:
     log:
         "logs/signals/objects_weights.log",
     conda:
-        "../envs/signals_objects.yaml"
+        "../envs/torch.yaml"
     threads: 0  # it waits on a download or a hash
     params:
         model=config["signals"]["objects"]["model"],
@@ -27,7 +27,7 @@ rule captions_weights:
     log:
         "logs/signals/captions_weights.log",
     conda:
-        "../envs/signals_captions.yaml"
+        "../envs/torch.yaml"
     threads: 0  # it waits on a download or a hash
     params:
         model=captions_model_params(),
@@ -73,7 +73,7 @@ rule signals_objects:
     benchmark:
         "benchmarks/signals/objects.tsv"
     conda:
-        "../envs/signals_objects.yaml"
+        "../envs/torch.yaml"
     threads: config["signals"]["objects"]["workers"] + 1
     resources:
         **signal_tuning(config["signals"]["objects"]),
@@ -100,7 +100,7 @@ rule signals_tags:
     log:
         "logs/signals/tags.log",
     conda:
-        "../envs/clip.yaml"
+        "../envs/torch.yaml"
     threads: 1
     resources:
         **as_resources(device=config["clip"]["device"]),
@@ -128,7 +128,7 @@ rule signals_captions:
     benchmark:
         "benchmarks/signals/captions.tsv"
     conda:
-        "../envs/signals_captions.yaml"
+        "../envs/torch.yaml"
     threads: config["signals"]["captions"]["workers"] + 1
     resources:
         **(llm_tuning() if CAPTIONS_BY_LLM else {}),

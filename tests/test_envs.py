@@ -1,4 +1,4 @@
-"""Software environments: every rule has a conda env, and every env pins what requirements.lock pins."""
+"""Software environments: every rule has a conda env, and every env pins its whole closure as requirements.lock does."""
 
 import re
 from pathlib import Path
@@ -45,22 +45,51 @@ def test_every_rule_that_runs_code_has_its_own_conda_env():
         assert (REPO / "rules" / match.group(1)).resolve().is_file(), f"rule {name}: {match.group(1)} does not exist"
 
 
-@pytest.mark.parametrize("env_file", ENV_FILES, ids=lambda p: p.name)
-def test_env_pins_match_the_lock(env_file):
+def pins_of(env_file: Path) -> list[Requirement]:
     env = yaml.safe_load(env_file.read_text())
-    assert env["channels"] == ["conda-forge", "nodefaults"]
-    pins = lock_pins()
-    conda_deps = [d for d in env["dependencies"] if isinstance(d, str)]
-    assert "python=3.11" in conda_deps
     pip_sections = [d["pip"] for d in env["dependencies"] if isinstance(d, dict) and "pip" in d]
     assert pip_sections, f"{env_file.name} installs nothing from the lock"
-    for line in pip_sections[0]:
-        requirement = Requirement(line)
+    return [Requirement(line.split(" --hash")[0].strip()) for line in pip_sections[0]]
+
+
+@pytest.mark.parametrize("env_file", ENV_FILES, ids=lambda p: p.name)
+def test_env_pins_its_whole_closure_hashed_and_as_the_lock_does(env_file):
+    env = yaml.safe_load(env_file.read_text())
+    assert env["channels"] == ["conda-forge", "nodefaults"]
+    assert "python=3.11" in [d for d in env["dependencies"] if isinstance(d, str)]
+    pins = lock_pins()
+    lines = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict) and "pip" in d)
+    for line, requirement in zip(lines, pins_of(env_file)):
         (specifier,) = requirement.specifier
         name = canonicalize_name(requirement.name)
         assert specifier.operator == "==", f"{env_file.name}: {line} is not pinned exactly"
-        assert name in pins, f"{env_file.name}: {requirement.name} is not in requirements.lock"
-        assert specifier.version == pins[name], f"{env_file.name}: {line}, but the lock pins {pins[name]}"
+        assert "--hash=sha256:" in line, f"{env_file.name}: {requirement.name} has no hash"
+        if name in pins:
+            assert specifier.version == pins[name], f"{env_file.name}: {requirement.name}=={specifier.version}, the lock pins {pins[name]}"
+        else:  # only packages of other platforms (colorama on Windows) may lie outside this machine's lock
+            assert requirement.marker is not None and not requirement.marker.evaluate(), (
+                f"{env_file.name}: {requirement.name} is not in requirements.lock: add it there, then `make locks`"
+            )
+
+
+@pytest.mark.parametrize("env_file", ENV_FILES, ids=lambda p: p.name)
+def test_env_file_is_written_from_its_requirements_group(env_file):
+    group = REPO / "envs" / "requirements" / f"{env_file.stem}.in"
+    assert group.is_file(), f"{env_file.name} has no envs/requirements/{group.name}: `make locks` writes env files from them"
+    wanted = {canonicalize_name(Requirement(line).name) for line in group.read_text().splitlines()
+              if line.strip() and not line.startswith("#")}
+    assert wanted <= {canonicalize_name(r.name) for r in pins_of(env_file)}
+    assert f"Generated from envs/requirements/{group.name}" in env_file.read_text()
+    conda = [line.split(":", 1)[1].strip() for line in group.read_text().splitlines() if line.startswith("# conda:")]
+    assert [d for d in yaml.safe_load(env_file.read_text())["dependencies"] if isinstance(d, str)] == ["python=3.11", "pip=25.3", *conda]
+
+
+def test_the_torch_steps_share_one_env():
+    blocks = rule_blocks()
+    for name in ("clip_weights", "clip_embed", "clip_score", "learned_fit", "signals_objects", "signals_captions", "signals_tags"):
+        assert '"../envs/torch.yaml"' in blocks[name], name
+    torch_envs = [p.name for p in ENV_FILES if any(r.name == "torch" for r in pins_of(p))]
+    assert torch_envs == ["torch.yaml"]
 
 
 def test_torch_is_pinned_to_the_builds_on_this_machine():
