@@ -318,6 +318,13 @@ def report_steps():
     steps += ["validation_metrics"] if ANNOTATIONS else []
     found = {}
     for name in steps:
-        params = dict(getattr(rules, name).params.items())
-        found[name] = {"code": params.pop("code", None), "settings": params}
+        proxy = getattr(rules, name)
+        params = dict(proxy.params.items())
+        found[name] = {
+            "code": params.pop("code", None),
+            "settings": params,
+            # Where its jobs recorded what they ran with (job_log.log_to), and the env file they ran in.
+            "env": "envs/" + Path(str(proxy.rule.conda_env)).name,
+            "logs": [str(path) for path in proxy.rule.log],
+        }
     return found

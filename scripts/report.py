@@ -10,7 +10,7 @@ log_to(snakemake.log[0])
 
 import pandas as pd
 
-from imagecoding.provenance import environment, file_record, now, workflow_revision
+from imagecoding.provenance import environment, file_record, now, step_environment, workflow_revision
 from imagecoding.report.build import build_report, failure_table
 from imagecoding.report.settings import ReportSettings
 from imagecoding.report.frames import FramesResult
@@ -53,8 +53,14 @@ provenance = {
     "images_root": config["images"]["root"],
     "posts": file_record(config["posts"]["path"]) if config["posts"]["path"] else None,
     "environment": environment(),
-    # Every step the report reads: the library code key it ran and exactly the settings it used.
-    "steps": dict(steps, report={"code": snakemake.params.code, "settings": config}),
+    # Every step the report reads: the library code key it ran, exactly the settings it used, its env
+    # file (the step's whole pinned closure) and the packages its jobs actually ran with.
+    "steps": {
+        **{name: {"code": step["code"], "settings": step["settings"],
+                  "environment": step_environment(step["env"], step["logs"])} for name, step in steps.items()},
+        "report": {"code": snakemake.params.code, "settings": config,
+                   "environment": step_environment("envs/core.yaml", [snakemake.log[0]])},
+    },
 }
 frames = None
 if inputs.frames:

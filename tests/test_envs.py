@@ -95,3 +95,27 @@ def test_the_torch_steps_share_one_env():
 def test_torch_is_pinned_to_the_builds_on_this_machine():
     pins = lock_pins()
     assert pins["torch"] == "2.14.1" and pins["torchvision"] == "0.29.1"
+
+
+def test_a_step_environment_names_its_env_file_and_flags_packages_that_ran_at_other_versions(tmp_path):
+    import json
+
+    from imagecoding.provenance import record_packages, step_environment
+
+    (tmp_path / "envs").mkdir()
+    env = {"channels": ["conda-forge"], "dependencies": ["python=3.11", {"pip": [
+        "numpy==0.0.1 --hash=sha256:00", "pyyaml==" + __import__("yaml").__version__ + " --hash=sha256:11",
+        "colorama==0.4.6 ; sys_platform == 'win32' --hash=sha256:22"]}]}
+    (tmp_path / "envs" / "step.yaml").write_text(yaml.safe_dump(env))
+    (tmp_path / "logs").mkdir()
+    for shard in ("0-of-2", "1-of-2"):
+        record_packages(tmp_path / "logs" / f"embed_{shard}.log.packages.json")
+    found = step_environment("envs/step.yaml", [str(tmp_path / "logs" / "embed_{shard}.log")], tmp_path)
+    assert found["jobs_recorded"] and len(found["env"]["sha256"]) == 64
+    import numpy
+
+    assert found["differs"] == {"numpy": {"ran": numpy.__version__, "pinned": "==0.0.1"}}  # pyyaml matches; colorama is not for here
+    assert found["ran"]["pyyaml"] == yaml.__version__
+    record = json.loads((tmp_path / "logs" / "embed_0-of-2.log.packages.json").read_text())
+    assert record["packages"]["numpy"] == numpy.__version__ and record["python"].startswith("3.11")
+    assert not step_environment("envs/step.yaml", [str(tmp_path / "nothing_{x}.log")], tmp_path)["jobs_recorded"]

@@ -127,6 +127,12 @@ def test_the_report_shows_the_learning_curve_and_the_codes_not_used(learned_run)
     assert "Checkerboard ×1" in html and "learned pattern" in html  # codes not used; a line on the sample cards
     provenance = json.loads((workdir / "results" / "report" / "provenance.json").read_text())
     assert provenance["steps"]["learned_fit"]["settings"]["settings"]["learned"]["min_per_class"] == 5
+    # Each step names its env file and what its jobs ran with: here one venv made from the same lock.
+    for step in ("clip_embed", "learned_fit", "report"):
+        environment = provenance["steps"][step]["environment"]
+        assert environment["jobs_recorded"] and environment["differs"] == {}, (step, environment)
+    assert provenance["steps"]["clip_embed"]["environment"]["env"]["path"] == "envs/torch.yaml"
+    assert "exactly as pinned" in html
 
 
 def test_unchanged_codes_run_nothing_and_added_codes_refit_only_the_learner_and_what_reads_it(learned_run):

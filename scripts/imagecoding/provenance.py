@@ -54,5 +54,70 @@ def now() -> str:
     return dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
 
 
+def installed_packages() -> dict[str, str]:
+    """Every distribution importable here, by canonical name (PEP 503; no import of packaging, which some envs lack)."""
+    import re
+
+    return {re.sub(r"[-_.]+", "-", d.metadata["Name"]).lower(): d.version
+            for d in metadata.distributions() if d.metadata["Name"]}
+
+
+def record_packages(path: str | Path) -> None:
+    """What a job ran with: Python, the platform and every installed package (see job_log.log_to)."""
+    import json
+    import sys
+
+    record = {"python": platform.python_version(), "platform": platform.platform(), "prefix": sys.prefix,
+              "packages": installed_packages()}
+    Path(path).write_text(json.dumps(record, indent=1, sort_keys=True))
+
+
+def env_pins(env_file: str | Path) -> dict[str, str]:
+    """name -> pinned version of every pip pin of a conda env file whose markers hold on this machine."""
+    import yaml
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    env = yaml.safe_load(Path(env_file).read_text())
+    lines = next((d["pip"] for d in env["dependencies"] if isinstance(d, dict) and "pip" in d), [])
+    pins = {}
+    for line in lines:
+        requirement = Requirement(line.split(" --hash")[0].strip())
+        if requirement.marker is None or requirement.marker.evaluate():
+            pins[canonicalize_name(requirement.name)] = ",".join(str(s) for s in requirement.specifier)
+    return pins
+
+
+def step_environment(env: str, logs: list[str], folder: str | Path = CHECKOUT) -> dict:
+    """A step's env file (path and hash; it holds the step's whole pinned closure) and what its jobs ran
+    with, read from the records beside their logs; `differs` names each package whose version is not
+    the one the env file pins (expected when the workflow ran from a venv, without --use-conda)."""
+    import glob
+    import json
+    import re
+
+    env_file = Path(folder) / env
+    found = {"env": {"path": env, "sha256": file_sha256(env_file) if env_file.is_file() else None}}
+    ran: dict[str, set[str]] = {}
+    prefixes = set()
+    for pattern in logs:
+        for path in sorted(glob.glob(re.sub(r"\{[^}]+\}", "*", pattern) + ".packages.json")):
+            record = json.loads(Path(path).read_text())
+            prefixes.add(record.get("prefix"))
+            for name, version in record["packages"].items():
+                ran.setdefault(name, set()).add(version)
+    if not ran:
+        return {**found, "jobs_recorded": False}
+    pins = env_pins(env_file) if env_file.is_file() else {}
+    differs = {}
+    for name, spec in sorted(pins.items()):
+        versions = sorted(ran.get(name, set()))
+        if versions != [spec.removeprefix("==")]:
+            differs[name] = {"ran": ", ".join(versions) or "missing", "pinned": spec}
+    return {**found, "jobs_recorded": True, "prefixes": sorted(p for p in prefixes if p),
+            "ran": {name: ", ".join(sorted(ran[name])) for name in sorted(set(pins) & set(ran))},
+            "differs": differs}
+
+
 def environment() -> dict:
     return {"python": platform.python_version(), "platform": platform.platform(), "packages": package_versions()}
