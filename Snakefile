@@ -16,6 +16,15 @@ report: "report/workflow.rst"
 
 
 include: "rules/common.smk"
+
+
+# On a cluster without conda on its compute nodes: the image `snakemake --containerize` describes
+# (docs/hpc.md). With --sdm conda apptainer, every job activates its env inside it.
+if config["container"]:
+
+    containerized: config["container"]
+
+
 include: "rules/manifest.smk"
 include: "rules/clip.smk"
 include: "rules/frames.smk"

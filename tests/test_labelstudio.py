@@ -71,7 +71,7 @@ def test_tasks_go_to_label_studio_and_two_coders_codes_come_back_as_metrics(stud
     assert gold.loc["accuracy", "value"] == 1.0 and gold.loc["accuracy", "n"] == len(sample)  # ann followed CLIP, and settles ties
     coders = metrics[(metrics["method"] == "coders") & (metrics["metric"] == "krippendorff_alpha")]
     assert len(coders) == 1 and coders["n"].item() == len(sample)
-    versus_bob = metrics[(metrics["against"] == "coder:bob") & (metrics["metric"] == "percent_agreement")]
+    versus_bob = metrics[(metrics["method"] == "clip") & (metrics["against"] == "coder:bob") & (metrics["metric"] == "percent_agreement")]
     assert versus_bob["value"].item() == pytest.approx((clip[sample["image_id"]] == "Collage").mean() * 100)
     html = (workdir / "results" / "report" / "index.html").read_text()
     assert f"CLIP image_type agrees with the human gold standard on 100% of {len(sample)} images" in html
