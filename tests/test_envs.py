@@ -119,3 +119,15 @@ def test_a_step_environment_names_its_env_file_and_flags_packages_that_ran_at_ot
     record = json.loads((tmp_path / "logs" / "embed_0-of-2.log.packages.json").read_text())
     assert record["packages"]["numpy"] == numpy.__version__ and record["python"].startswith("3.11")
     assert not step_environment("envs/step.yaml", [str(tmp_path / "nothing_{x}.log")], tmp_path)["jobs_recorded"]
+
+
+def test_the_ocr_programs_are_recorded_with_their_debian_packages():
+    import shutil
+
+    from imagecoding.provenance import installed_packages, system_programs
+
+    assert shutil.which("tesseract"), "make test installs Tesseract (tools/install-system-deps.sh)"
+    found = system_programs(installed_packages())
+    assert found["tesseract"].startswith("tesseract 5") and "eng" in found["tesseract languages"].split()
+    assert "tesseract-ocr=" in found["debian"] and "tesseract-ocr-deu=" in found["debian"]
+    assert system_programs({"numpy": "2"}) == {}  # a job whose env has no pytesseract drives no Tesseract

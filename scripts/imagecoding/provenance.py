@@ -62,13 +62,38 @@ def installed_packages() -> dict[str, str]:
             for d in metadata.distributions() if d.metadata["Name"]}
 
 
+def system_programs(packages: dict[str, str]) -> dict[str, str]:
+    """The programs a job's Python drives that no pip pin covers: Tesseract (its version, its language
+    data, and the Debian packages that brought them, as tools/install-system-deps.sh installs them)."""
+    import shutil
+
+    found: dict[str, str] = {}
+    if "pytesseract" not in packages or not shutil.which("tesseract"):
+        return found
+    try:
+        version = subprocess.run(["tesseract", "--version"], capture_output=True, text=True, timeout=10)
+        found["tesseract"] = (version.stdout or version.stderr).splitlines()[0].strip()
+        languages = subprocess.run(["tesseract", "--list-langs"], capture_output=True, text=True, timeout=10)
+        found["tesseract languages"] = " ".join(languages.stdout.splitlines()[1:])
+        if shutil.which("dpkg-query"):
+            debian = subprocess.run(["dpkg-query", "-W", "-f", "${Package}=${Version} ", "tesseract-ocr*"],
+                                    capture_output=True, text=True, timeout=10)
+            if debian.stdout.strip():
+                found["debian"] = " ".join(p for p in debian.stdout.split() if not p.endswith("="))
+    except (OSError, IndexError, subprocess.SubprocessError):
+        pass
+    return found
+
+
 def record_packages(path: str | Path) -> None:
-    """What a job ran with: Python, the platform and every installed package (see job_log.log_to)."""
+    """What a job ran with: Python, the platform, every installed package and the programs it drives
+    (see job_log.log_to)."""
     import json
     import sys
 
+    packages = installed_packages()
     record = {"python": platform.python_version(), "platform": platform.platform(), "prefix": sys.prefix,
-              "packages": installed_packages()}
+              "packages": packages, "programs": system_programs(packages)}
     Path(path).write_text(json.dumps(record, indent=1, sort_keys=True))
 
 
@@ -99,11 +124,12 @@ def step_environment(env: str, logs: list[str], folder: str | Path = CHECKOUT) -
     env_file = Path(folder) / env
     found = {"env": {"path": env, "sha256": file_sha256(env_file) if env_file.is_file() else None}}
     ran: dict[str, set[str]] = {}
-    prefixes = set()
+    prefixes, programs = set(), {}
     for pattern in logs:
         for path in sorted(glob.glob(re.sub(r"\{[^}]+\}", "*", pattern) + ".packages.json")):
             record = json.loads(Path(path).read_text())
             prefixes.add(record.get("prefix"))
+            programs.update(record.get("programs") or {})
             for name, version in record["packages"].items():
                 ran.setdefault(name, set()).add(version)
     if not ran:
@@ -116,7 +142,7 @@ def step_environment(env: str, logs: list[str], folder: str | Path = CHECKOUT) -
             differs[name] = {"ran": ", ".join(versions) or "missing", "pinned": spec}
     return {**found, "jobs_recorded": True, "prefixes": sorted(p for p in prefixes if p),
             "ran": {name: ", ".join(sorted(ran[name])) for name in sorted(set(pins) & set(ran))},
-            "differs": differs}
+            "differs": differs, "programs": programs}
 
 
 def environment() -> dict:
