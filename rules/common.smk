@@ -324,7 +324,7 @@ def report_steps():
             "code": params.pop("code", None),
             "settings": params,
             # Where its jobs recorded what they ran with (job_log.log_to), and the env file they ran in.
-            "env": "envs/" + Path(str(proxy.rule.conda_env)).name,
+            "env": f"envs/{Path(str(proxy.rule.conda_env)).name}",
             "logs": [str(path) for path in proxy.rule.log],
         }
     return found
