@@ -73,14 +73,15 @@ def curve_svg(points: pd.DataFrame, reference: pd.DataFrame, variable: str) -> s
     data = points.assign(kind="learned")
     if len(reference):
         data = pd.concat([data, reference.rename(columns={"value": "ref"}).assign(kind="reference")], ignore_index=True)
-        colour = alt.Color("method:N", title="other methods", scale=alt.Scale(scheme="dark2"))
+        colour = alt.Color("method:N", title="other methods, same codes", scale=alt.Scale(scheme="dark2"),
+                           legend=alt.Legend(orient="bottom"))
         rule = alt.Chart().transform_filter(alt.datum.kind == "reference").mark_rule(strokeDash=[5, 3]).encode(
             y=alt.Y("ref:Q", scale=alt.Scale(domain=[0, 1])), color=colour)
         layers.append(rule)
     learned = [layer.transform_filter(alt.datum.kind == "learned") for layer in layers[:2]]
     chart = alt.layer(*learned, *layers[2:], data=data).properties(width=260, height=200).facet(
         column=alt.Column("measure:N", title=None, sort=list(MEASURES.values()))
-    ).properties(title=f"{variable}: the learned classifier by number of codes (out of fold; band: 95% interval)")
+    ).properties(title=f"{variable}: learned, by number of codes")
     svg = vl_convert.vegalite_to_svg(chart.to_json())
     return svg.replace("<svg ", f'<svg role="img" aria-label="learning curve of {_attr(variable)}" ', 1)
 
