@@ -16,27 +16,13 @@ import sys
 import tempfile
 from pathlib import Path
 
-import yaml
-from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "scripts"))
 
-
-def pip_lines(env_file: Path) -> list[str]:
-    env = yaml.safe_load(Path(env_file).read_text())
-    sections = [d["pip"] for d in env["dependencies"] if isinstance(d, dict) and "pip" in d]
-    return sections[0] if sections else []
-
-
-def pinned_here(lines: list[str]) -> dict[str, str]:
-    """name -> version of every pin whose markers hold on this machine (hash options stripped)."""
-    pins = {}
-    for line in lines:
-        requirement = Requirement(line.split(" --hash")[0].strip())
-        if requirement.marker is None or requirement.marker.evaluate():
-            pins[canonicalize_name(requirement.name)] = ",".join(str(s) for s in requirement.specifier)
-    return pins
+from imagecoding.provenance import env_pip_lines as pip_lines  # noqa: E402
+from imagecoding.provenance import pins_here  # noqa: E402
 
 
 def resolved(lines: list[str]) -> tuple[dict[str, str] | None, str]:
@@ -60,7 +46,7 @@ def drift(env_file: Path) -> list[str]:
     """What differs between the env file's pins and what pip resolves from them; empty when nothing does."""
     name = Path(env_file).name
     lines = pip_lines(env_file)
-    pins = pinned_here(lines)
+    pins = pins_here(lines)
     problems = [f"{name}: {package} is not pinned exactly ({spec or 'no version'})"
                 for package, spec in sorted(pins.items()) if not spec.startswith("==") or "," in spec]
     installed, complaint = resolved(lines)

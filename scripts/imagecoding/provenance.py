@@ -97,20 +97,31 @@ def record_packages(path: str | Path) -> None:
     Path(path).write_text(json.dumps(record, indent=1, sort_keys=True))
 
 
-def env_pins(env_file: str | Path) -> dict[str, str]:
-    """name -> pinned version of every pip pin of a conda env file whose markers hold on this machine."""
-    import yaml
+def pins_here(lines: list[str]) -> dict[str, str]:
+    """name -> version specifier of every pip requirement line whose markers hold on this machine
+    (hash options stripped): what pip would be asked for here."""
     from packaging.requirements import Requirement
     from packaging.utils import canonicalize_name
 
-    env = yaml.safe_load(Path(env_file).read_text())
-    lines = next((d["pip"] for d in env["dependencies"] if isinstance(d, dict) and "pip" in d), [])
     pins = {}
     for line in lines:
         requirement = Requirement(line.split(" --hash")[0].strip())
         if requirement.marker is None or requirement.marker.evaluate():
             pins[canonicalize_name(requirement.name)] = ",".join(str(s) for s in requirement.specifier)
     return pins
+
+
+def env_pip_lines(env_file: str | Path) -> list[str]:
+    """The pip section of a conda env file."""
+    import yaml
+
+    env = yaml.safe_load(Path(env_file).read_text())
+    return next((d["pip"] for d in env["dependencies"] if isinstance(d, dict) and "pip" in d), [])
+
+
+def env_pins(env_file: str | Path) -> dict[str, str]:
+    """name -> pinned version of every pip pin of a conda env file whose markers hold on this machine."""
+    return pins_here(env_pip_lines(env_file))
 
 
 def step_environment(env: str, logs: list[str], folder: str | Path = CHECKOUT) -> dict:
