@@ -33,6 +33,7 @@ include: "rules/ensemble.smk"
 include: "rules/llm.smk"
 include: "rules/learned.smk"
 include: "rules/validation.smk"
+include: "rules/estimates.smk"
 include: "rules/compact.smk"
 include: "rules/merge.smk"
 include: "rules/report.smk"
@@ -46,6 +47,8 @@ rule all:
         "results/report",
         "results/validation/label_studio/tasks.json",
         "results/validation/coding_sheet.csv",
+        "results/estimates/prevalence.csv",
+        "results/estimates/dsl_input.csv",
 
 
 # `snakemake models` on a machine with internet (a cluster's login node) fetches every configured

@@ -277,6 +277,14 @@ def validation_results():
     ]
 
 
+def gold_results():
+    return ["results/validation/gold.csv"] if ANNOTATIONS else []
+
+
+def estimate_results():
+    return ["results/estimates/prevalence.csv", "results/estimates/summary.json"]
+
+
 def ledger_results():
     return ["results/llm/cost.csv"] if LLM_TASKS else []
 
@@ -305,7 +313,8 @@ def report_steps():
     """Each step whose results the report reads, directly or not: its settings and its code key.
 
     They are the report's provenance, and its params: a step whose settings changed re-runs anyway,
-    so the report re-runs with it and never for a step it does not read (validation_export).
+    so the report re-runs with it and never for a step it does not read. It reads the validation
+    sample's design through the estimates.
     """
     steps = ["manifest", "clip_weights", "clip_embed", "clip_score", "merge"]
     steps += ["frames_code"] if config["frames"]["enabled"] else []
@@ -316,6 +325,7 @@ def report_steps():
     steps += ["consensus"] if CONSENSUS else []
     steps += ["llm_ledger"] if LLM_TASKS else []
     steps += ["validation_metrics"] if ANNOTATIONS else []
+    steps += ["validation_export", "estimates"]
     found = {}
     for name in steps:
         proxy = getattr(rules, name)

@@ -13,6 +13,7 @@ rule report:
         learned=learned_results(),
         ledger=ledger_results(),
         validation=validation_results(),
+        estimates=estimate_results(),
     output:
         report(
             directory("results/report"),

@@ -1,11 +1,12 @@
-# The sample for human coders goes out with every run; their codes, once validation.annotations
-# names them, come back as metrics on every run after.
+# The sample for human coders goes out with every run, drawn with known probabilities (the design); their
+# codes, once validation.annotations names them, come back as metrics weighted to the corpus on every run after.
 
 
 rule validation_export:
     input:
         unpack(method_results),
     output:
+        design="results/validation/design.parquet",
         sample="results/validation/sample.csv",
         tasks="results/validation/label_studio/tasks.json",
         labeling_config="results/validation/label_studio/labeling_config.xml",
@@ -21,6 +22,9 @@ rule validation_export:
     params:
         settings=settings(
             "validation.scheme",
+            "validation.design",
+            "validation.round",
+            "validation.uniform_share",
             "validation.sample_size",
             "validation.min_per_category",
             "validation.seed",
@@ -37,6 +41,7 @@ rule validation_metrics:
     input:
         unpack(method_results),
         annotations=ANNOTATIONS,
+        design="results/validation/design.parquet",
     output:
         metrics="results/validation/metrics.csv",
         confusion=directory("results/validation/confusion"),

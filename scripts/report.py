@@ -92,6 +92,9 @@ if inputs.learned:
 
     learned = learned_view(inputs.learned[0], metrics)
 
+from imagecoding.report.estimates import estimates_view
+
+estimates = estimates_view(*inputs.estimates)
 step_failures = {"clip_embed": shards[shards["status"] != "ok"]}
 step_failures.update({f"signals_{name}": table[table["status"] != "ok"] for name, table in signals.items()})
 settings = ReportSettings(account_column=config["posts"]["account_column"], **config["report"])
@@ -112,5 +115,6 @@ index = build_report(
     agreement=agreement,
     validation=validation,
     learned=learned,
+    estimates=estimates,
 )
 logging.info("report written to %s", index)

@@ -12,6 +12,7 @@ from imagecoding.outputs import atomic_directory, write_csv
 from imagecoding.validation.annotations import gold_standard, read_codes
 from imagecoding.validation.metrics import METRIC_COLUMNS, against_coders, against_gold, between_coders, sentences
 from imagecoding.validation.predictions import rule_predictions
+from imagecoding.validation.sample import design_weights
 from imagecoding.validation.variables import coded_variables_of
 
 config, inputs, outputs = snakemake.params.settings, snakemake.input, snakemake.output
@@ -25,6 +26,18 @@ report = pd.concat([report, pd.DataFrame([
     {"source": "all", "problem": "tied items settled by the adjudicator", "count": int(ties["resolved"].sum())},
     {"source": "all", "problem": "tied items left out (no adjudicator code)", "count": int((~ties["resolved"]).sum())},
 ])], ignore_index=True)
+# Codes on the workflow's own probability sample weigh 1 / inclusion probability, so every figure describes the
+# corpus; a single code elsewhere (picked by hand, an old sheet) makes the sample not a probability sample.
+weights, outside = design_weights(pd.read_parquet(inputs.design), gold["image_id"])
+weighted = not outside
+if outside:
+    logging.warning("%d coded images were not drawn by the workflow's sample (validation.design), e.g. %s: the codes "
+                    "are not a probability sample, so the metrics are not weighted and describe the coded images only. "
+                    "Code only images of results/validation/sample.csv, or leave out the files holding the others.",
+                    len(outside), ", ".join(map(str, outside[:5])))
+report = pd.concat([report, pd.DataFrame([
+    {"source": "all", "problem": "coded images the workflow's sample did not draw (not a probability sample)",
+     "count": len(outside)}])], ignore_index=True)
 predictions = rule_predictions(variables, inputs)
 rows, confusions = [], {}
 for variable in variables:
@@ -35,11 +48,13 @@ for variable in variables:
         predicted = predictions.get(method, {}).get(variable.name)
         if predicted is None:
             continue
-        found, matrix = against_gold(method, variable.name, predicted, variable_gold, values, settings["bootstrap"], settings["seed"])
+        found, matrix = against_gold(method, variable.name, predicted, variable_gold, values, settings["bootstrap"], settings["seed"],
+                                     weights if weighted else None)
         rows += found + against_coders(method, variable.name, predicted, variable_codes)
         confusions[f"{method}__{variable.name}.csv"] = matrix
     rows += between_coders(variable.name, variable_codes, values)
 metrics = pd.DataFrame(rows, columns=METRIC_COLUMNS)
+metrics["weighted"] = weighted & (metrics["against"] == "gold")
 logging.info("%d codes by %d coders; %d gold items\n%s", len(codes), codes["coder"].nunique(), len(gold), "\n".join(sentences(metrics)))
 logging.info("import report:\n%s", report.to_string(index=False))
 write_csv(metrics, outputs.metrics)

@@ -24,6 +24,16 @@ def test_without_codes_the_sample_goes_out_and_the_report_says_how_to_get_codes(
     assert not (exported / "results" / "validation" / "metrics.csv").exists()
     html = (exported / "results" / "report" / "index.html").read_text()
     assert "No human codes yet" in html and "validation.annotations" in html
+    # Every image's chance of being drawn is on record, and each sampled image carries its own.
+    design = pd.read_parquet(exported / "results" / "validation" / "design.parquet").set_index("image_id")
+    assert (design["round"] == 1).sum() == 12 and (design["inclusion_probability"] > 0).all()
+    assert sample.set_index("image_id")["inclusion_probability"].to_dict() == pytest.approx(
+        design.loc[sample["image_id"], "inclusion_probability"].to_dict())
+    assert "inclusion_probability" in sheet.columns
+    shares = pd.read_csv(exported / "results" / "estimates" / "prevalence.csv")
+    assert set(shares["group_by"]) >= {"overall", "account"} and shares["ppi"].isna().all()
+    assert shares["note"].str.startswith("no coded image").all()
+    assert "Shares of each category" in html and "machine's shares only" in html
 
 
 def test_a_hand_made_gold_file_becomes_metrics_confusion_and_sentences(exported):
@@ -45,10 +55,16 @@ def test_a_hand_made_gold_file_becomes_metrics_confusion_and_sentences(exported)
     assert {"validation_metrics", "report"} <= set(planned_jobs(exported))  # the codes alone bring the metrics in
     snakemake(exported)
     metrics = pd.read_csv(exported / "results" / "validation" / "metrics.csv")
-    assert {"method", "variable", "against", "class", "metric", "value", "ci_low", "ci_high", "n"} == set(metrics.columns)
+    assert {"method", "variable", "against", "class", "metric", "value", "ci_low", "ci_high", "n", "weighted"} == set(metrics.columns)
     gold = metrics[(metrics["method"] == "clip") & (metrics["against"] == "gold") & metrics["class"].isna()].set_index("metric")
-    wrong = sum(1 for number in range(len(ids)) if number % 4 == 0)
-    expected = (len(ids) - wrong) / len(ids)
+    # The codes are the workflow's own stratified sample: each weighs 1 / its inclusion probability, so accuracy
+    # is the corpus's estimated share of images CLIP gets right, not the sample's.
+    design = pd.read_parquet(exported / "results" / "validation" / "design.parquet").set_index("image_id")
+    weight = 1 / design.loc[ids, "inclusion_probability"]
+    right = pd.Series([number % 4 != 0 for number in range(len(ids))], index=ids)
+    wrong = int((~right).sum())
+    expected = float((weight * right).sum() / weight.sum())
+    assert gold["weighted"].all() and not metrics.loc[metrics["against"] != "gold", "weighted"].any()
     assert gold.loc["accuracy", "value"] == pytest.approx(expected) and gold.loc["accuracy", "n"] == len(ids)
     assert gold.loc["accuracy", "ci_low"] <= expected <= gold.loc["accuracy", "ci_high"]
     assert {"macro_f1", "kappa"} <= set(gold.index)
@@ -56,7 +72,10 @@ def test_a_hand_made_gold_file_becomes_metrics_confusion_and_sentences(exported)
     assert coders["value"].item() == pytest.approx(1.0)  # ann and bob agree everywhere the bad code is left out
 
     confusion = pd.read_csv(exported / "results" / "validation" / "confusion" / "clip__image_type.csv", index_col=0)
-    assert confusion.to_numpy().sum() == len(ids) and confusion.to_numpy().trace() == len(ids) - wrong
+    # Weighted, the confusion matrix counts images of the corpus: every image of the sampled categories.
+    assert confusion.to_numpy().sum() == pytest.approx(len(design), abs=0.5)
+    assert confusion.to_numpy().trace() == pytest.approx(float((weight * right).sum()), abs=0.5)
+    assert wrong and (exported / "results" / "validation" / "confusion").is_dir()
     problems = pd.read_csv(exported / "results" / "validation" / "import_report.csv")
     counted = problems.set_index(["source", "problem"])["count"]
     assert counted[("gold.csv", "value outside the scheme or codebook")] == 1 and counted[("gold.csv", "unknown image")] == 1
@@ -72,5 +91,11 @@ def test_a_hand_made_gold_file_becomes_metrics_confusion_and_sentences(exported)
     assert "Not learned: every category needs at least 5 codes" in html
     assert "not learned" in (exported / "logs" / "learned" / "fit.log").read_text()
     percent = round(expected * 100)
-    assert f"CLIP image_type agrees with the human gold standard on {percent}% of {len(ids)} images" in html
+    assert (f"CLIP image_type agrees with the human gold standard on an estimated {percent}% of the corpus "
+            f"({len(ids)} codes weighted by their inclusion probabilities)") in html
+    # Twelve codes are fewer than estimates.min_coded: the shares are the machine's only, and say why.
+    shares = pd.read_csv(exported / "results" / "estimates" / "prevalence.csv")
+    overall = shares[(shares["method"] == "clip") & (shares["group_by"] == "overall")]
+    assert (overall["n_coded"] == len(ids)).all() and overall["ppi"].isna().all() and overall["naive"].notna().all()
+    assert overall["note"].str.contains("fewer than estimates.min_coded").all()
     assert "No human codes yet" not in html and "value outside the scheme or codebook" in html  # problems are shown

@@ -13,12 +13,13 @@ def percent_agreement(first, second) -> float:
     return float((first == second).mean() * 100) if len(first) else np.nan
 
 
-def cohen_kappa(first, second, labels: list[str] | None = None) -> float:
-    """Cohen's kappa (scikit-learn); NaN where it is undefined (no items, or one category on both sides)."""
+def cohen_kappa(first, second, labels: list[str] | None = None, weights=None) -> float:
+    """Cohen's kappa (scikit-learn), each item weighted by `weights` when given; NaN where it is undefined
+    (no items, or one category on both sides)."""
     from sklearn.metrics import cohen_kappa_score
 
     if len(set(first) | set(second)) < 2:
         return np.nan
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        return float(cohen_kappa_score(first, second, labels=labels))
+        return float(cohen_kappa_score(first, second, labels=labels, sample_weight=weights))

@@ -72,22 +72,23 @@ def build_report(
     agreement: pd.DataFrame | None = None,
     validation: dict | None = None,
     learned: list[dict] | None = None,
+    estimates: dict | None = None,
 ) -> Path:
     """Render the report folder and return the path of its index.html.
 
     `signals` maps a signal's name to its table, `consensus` a scheme to its consensus table;
     `agreement` is consensus/agreement.csv; `validation` the view of report.validation, `learned` that of
-    report.learned. Each adds its
+    report.learned, `estimates` that of report.estimates. Each adds its
     section when given; without human codes the validation section says how to get them.
     """
     with atomic_directory(out_dir) as folder:  # a failed write leaves the previous report as it was
         _render(folder, manifest, merged, schemes, failures, provenance, root, settings, workers, check_sample,
-                frames, signals, ensemble, consensus, agreement, validation, learned)
+                frames, signals, ensemble, consensus, agreement, validation, learned, estimates)
     return Path(out_dir) / "index.html"
 
 
 def _render(out_dir, manifest, merged, schemes, failures, provenance, root, settings, workers, check_sample,
-            frames, signals, ensemble, consensus, agreement, validation, learned=None) -> None:
+            frames, signals, ensemble, consensus, agreement, validation, learned=None, estimates=None) -> None:
     rng = np.random.default_rng(settings.seed)
     views = [scheme_view(result, merged, settings, rng) for result in schemes]
     checks = {result.name: right_wrong_items(result, check_sample, rng) for result in schemes}
@@ -152,6 +153,7 @@ def _render(out_dir, manifest, merged, schemes, failures, provenance, root, sett
         "notes": image_notes(merged, [r.name for r in schemes]),
         "validation": validation,
         "learned": learned,
+        "estimates": estimates,
         "thumbs": thumbs,
         "paths": paths,
         "failures": failures.head(settings.max_failures).to_dict("records"),

@@ -64,5 +64,6 @@ def validation_view(metrics: pd.DataFrame, gold: pd.DataFrame, confusion_dir: st
         for variable, rows in coders.groupby("variable", sort=False)
     ]
     problems = report[(report["count"] > 0) & (report["problem"] != "codes read")].to_dict("records")
-    return {"sentences": sentences(metrics), "tables": tables, "heatmaps": heatmaps, "pairs": pairs,
+    weighted = bool(metrics.loc[metrics["against"] == "gold", "weighted"].all()) if "weighted" in metrics else False
+    return {"sentences": sentences(metrics), "tables": tables, "weighted": weighted, "heatmaps": heatmaps, "pairs": pairs,
             "reliability": reliability, "problems": problems, "images": wanted}

@@ -63,14 +63,22 @@ def prediction(method: str, codes: dict[str, str]) -> dict:
     return {"model_version": method, "result": result}
 
 
-def tasks(sample: list[dict], predictions: dict[str, dict[str, dict[str, str]]]) -> list[dict]:
-    """sample: dicts with image_id, path and url; predictions: method -> image_id -> variable -> value."""
+def tasks(sample: list[dict], predictions: dict[str, dict[str, dict[str, str]]], extra: list[str] = ()) -> list[dict]:
+    """sample: dicts with image_id, path and url (and the `extra` keys, kept in the task data, such as the
+    image's inclusion probability); predictions: method -> image_id -> variable -> value."""
     out = []
     for item in sample:
         made = [prediction(m, by_image[item["image_id"]]) for m, by_image in predictions.items() if item["image_id"] in by_image]
-        out.append({"data": {IMAGE: item["url"], "image_id": item["image_id"], "path": item["path"]},
+        data = {IMAGE: item["url"], "image_id": item["image_id"], "path": item["path"]}
+        data.update({key: _plain(item[key]) for key in extra})
+        out.append({"data": data,
                     "predictions": [p for p in made if p["result"]]})
     return out
+
+
+def _plain(value):
+    """numpy numbers as JSON numbers."""
+    return value.item() if hasattr(value, "item") else value
 
 
 def coder_name(annotation: dict) -> str:

@@ -26,41 +26,50 @@ def _pair_rows(method: str, variable: str, against: str, first: pd.Series, secon
             _row(method, variable, against, "kappa", cohen_kappa(first, second), n)]
 
 
-def _summary(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
+def _summary(y_true: np.ndarray, y_pred: np.ndarray, weights: np.ndarray | None = None) -> dict[str, float]:
     from sklearn.metrics import accuracy_score, f1_score
 
     labels = sorted(set(y_true) | set(y_pred))
     return {
-        "accuracy": accuracy_score(y_true, y_pred),
-        "macro_f1": f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0),
-        "kappa": cohen_kappa(y_true, y_pred),
+        "accuracy": accuracy_score(y_true, y_pred, sample_weight=weights),
+        "macro_f1": f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0, sample_weight=weights),
+        "kappa": cohen_kappa(y_true, y_pred, weights=weights),
     }
 
 
 def against_gold(method: str, variable: str, predicted: pd.Series, gold: pd.Series, values: list[str],
-                 bootstrap: int = 1000, seed: int = 1) -> tuple[list[dict], pd.DataFrame]:
-    """Rows of metrics (with seeded bootstrap 95% intervals) and the confusion matrix (rows: gold, columns: method)."""
+                 bootstrap: int = 1000, seed: int = 1, weights: pd.Series | None = None) -> tuple[list[dict], pd.DataFrame]:
+    """Rows of metrics (with seeded bootstrap 95% intervals) and the confusion matrix (rows: gold, columns: method).
+
+    weights: image_id -> inverse inclusion probability. Every figure is then weighted (scikit-learn's
+    sample_weight), so it estimates the whole corpus rather than the sample, and the confusion matrix counts
+    images of the corpus; the bootstrap resamples codes with their weights. `n` stays the number of codes.
+    """
     from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
     both = pd.concat([gold.rename("gold"), predicted.rename("predicted")], axis=1, join="inner").dropna()
     y_true, y_pred = both["gold"].to_numpy(dtype=object), both["predicted"].to_numpy(dtype=object)
+    w = None if weights is None else weights.reindex(both.index).fillna(1.0).to_numpy(dtype=float)
     n = len(both)
-    matrix = pd.DataFrame(confusion_matrix(y_true, y_pred, labels=values) if n else np.zeros((len(values),) * 2, int),
+    counts = confusion_matrix(y_true, y_pred, labels=values, sample_weight=w) if n else np.zeros((len(values),) * 2, int)
+    matrix = pd.DataFrame(np.round(counts, 1) if w is not None else counts,
                           index=pd.Index(values, name="gold"), columns=values)
     if not n:
         return [_row(method, variable, "gold", "n", 0, 0)], matrix
-    point = _summary(y_true, y_pred)
+    point = _summary(y_true, y_pred, w)
     rng = np.random.default_rng(seed)
     draws = {name: [] for name in point}
     for _ in range(bootstrap):
         pick = rng.integers(0, n, n)
-        for name, value in _summary(y_true[pick], y_pred[pick]).items():
+        for name, value in _summary(y_true[pick], y_pred[pick], None if w is None else w[pick]).items():
             draws[name].append(value)
     rows = []
     for name, value in point.items():
         low, high = np.nanpercentile(draws[name], [2.5, 97.5]) if bootstrap else (np.nan, np.nan)
         rows.append(_row(method, variable, "gold", name, value, n, low, high))
-    precision, recall, f1, support = precision_recall_fscore_support(y_true, y_pred, labels=values, zero_division=0)
+    precision, recall, f1, _ = precision_recall_fscore_support(y_true, y_pred, labels=values, zero_division=0,
+                                                               sample_weight=w)
+    support = pd.Series(y_true).value_counts().reindex(values, fill_value=0).to_numpy()  # codes, not weights
     for index, category in enumerate(values):
         for name, numbers in (("precision", precision), ("recall", recall), ("f1", f1), ("support", support)):
             rows.append(_row(method, variable, "gold", name, numbers[index], n, category=category))
@@ -107,6 +116,10 @@ def sentences(metrics: pd.DataFrame) -> list[str]:
         accuracy, kappa = values.loc["accuracy"], values.loc["kappa"]
         interval = "" if np.isnan(kappa["ci_low"]) else f" [{kappa['ci_low']:.2f}, {kappa['ci_high']:.2f}]"
         kappa_text = "κ undefined" if np.isnan(kappa["value"]) else f"κ = {kappa['value']:.2f}{interval}"
-        out.append(f"{METHOD_NAMES.get(method, method)} {variable} agrees with the human gold standard on "
-                   f"{accuracy['value'] * 100:.0f}% of {int(accuracy['n'])} images, {kappa_text}.")
+        if bool(accuracy.get("weighted", False)):
+            share = (f"an estimated {accuracy['value'] * 100:.0f}% of the corpus ({int(accuracy['n'])} codes weighted "
+                     "by their inclusion probabilities)")
+        else:
+            share = f"{accuracy['value'] * 100:.0f}% of {int(accuracy['n'])} images"
+        out.append(f"{METHOD_NAMES.get(method, method)} {variable} agrees with the human gold standard on {share}, {kappa_text}.")
     return out

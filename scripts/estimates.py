@@ -1,0 +1,75 @@
+"""Snakemake entry for rule estimates: each category's share per method, overall, per account and per period,
+naive, human-only and prediction-powered; and the per-image table R's dsl takes."""
+
+import logging
+
+from imagecoding.job_log import log_to
+
+log_to(snakemake.log[0])
+
+import pandas as pd
+
+from imagecoding.estimates.prevalence import dsl_input, headline_sentences, image_groups, prevalence
+from imagecoding.manifest import distinct_decodable
+from imagecoding.outputs import write_csv, write_json
+from imagecoding.posts import post_image_links, read_posts
+from imagecoding.validation.metrics import METHOD_NAMES
+from imagecoding.validation.predictions import rule_predictions
+from imagecoding.validation.sample import design_weights
+from imagecoding.validation.variables import as_code, coded_variables_of
+
+config, inputs, outputs = snakemake.params.settings, snakemake.input, snakemake.output
+settings, posts_settings = config["estimates"], config["posts"]
+variables = coded_variables_of(config)
+predictions = rule_predictions(variables, inputs)
+manifest = pd.read_parquet(inputs.manifest)
+design = pd.read_parquet(inputs.design)
+gold_table = pd.read_csv(inputs.gold[0], dtype=str, keep_default_na=False) if inputs.gold else pd.DataFrame(
+    columns=["image_id", "variable", "value"])
+gold = {name: group.set_index("image_id")["value"].map(as_code) for name, group in gold_table.groupby("variable")}
+
+weights, outside = design_weights(design, gold_table["image_id"])
+valid = not outside
+reason = (f"{len(outside)} of {gold_table['image_id'].nunique()} coded images were not drawn by the workflow's sample "
+          "(validation.design), so no inclusion probability is known for them" if outside else "")
+if outside:
+    logging.warning("%s (e.g. %s). The corrected shares are flagged as not valid. To make them valid, code only "
+                    "images of results/validation/sample.csv, or leave out the files holding the others.",
+                    reason, ", ".join(map(str, outside[:5])))
+
+images = distinct_decodable(manifest)["image_id"]
+by_path = manifest.dropna(subset=["image_id"]).drop_duplicates("path").set_index("path")["image_id"]
+posts = None
+links = pd.DataFrame({"post_row": pd.Series(dtype=float), "image_id": pd.Series(dtype=str)})
+if posts_settings["path"]:
+    posts = read_posts(posts_settings["path"])
+    links = post_image_links(posts, posts_settings["image_column"], posts_settings["id_column"], config["images"]["root"],
+                             posts_settings["image_separator"])
+    links["image_id"] = links["path"].map(by_path)
+account, date = (posts_settings["account_column"], posts_settings["date_column"]) if posts is not None else (None, None)
+groups, problems = image_groups(images, links, posts, account, date, settings["period"])
+if problems["unparseable_dates"]:
+    logging.warning("posts.date_column '%s': %d dates are not dates (e.g. %s); their posts are left out of the "
+                    "per-period shares. Write them as YYYY-MM-DD.", date, problems["unparseable_dates"],
+                    ", ".join(map(repr, problems["unparseable_examples"])))
+table = prevalence(predictions, gold, variables, groups, weights, settings["level"], settings["min_coded"], valid, reason)
+order = ["learned", "consensus", "ensemble", "frames", "clip"]
+chosen = {}
+for variable in variables:
+    wanted = [settings["report_method"]] if settings["report_method"] else order
+    found = [m for m in wanted if m in variable.methods and variable.name in predictions.get(m, {})]
+    if found:
+        chosen[variable.name] = found[0]
+sentences = headline_sentences(table, METHOD_NAMES, chosen)
+logging.info("%d shares over %d groups; %d gold images (%s)\n%s", len(table), groups[["group_by", "group"]].drop_duplicates().shape[0],
+             gold_table["image_id"].nunique(), "a probability sample" if valid else f"not valid: {reason}", "\n".join(sentences))
+write_csv(table, outputs.prevalence)
+write_csv(dsl_input(predictions, gold, design, links, posts, account, date, settings["period"], images), outputs.dsl)
+write_json(outputs.summary, {
+    "level": settings["level"], "min_coded": settings["min_coded"], "period": settings["period"],
+    "design": config["validation"]["design"], "probability_sample": valid, "not_valid_because": reason,
+    "codes_outside_sample": len(outside), "codes_outside_examples": [str(i) for i in outside[:20]],
+    "n_coded": int(gold_table["image_id"].nunique()), "account_column": account, "date_column": date,
+    "unparseable_dates": problems["unparseable_dates"], "unparseable_examples": problems["unparseable_examples"],
+    "report_method": chosen, "sentences": sentences,
+})

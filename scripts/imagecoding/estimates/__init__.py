@@ -1,0 +1,1 @@
+"""Estimates a study publishes from the machine codes and the human codes together."""
