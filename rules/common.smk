@@ -212,6 +212,11 @@ def estimate_settings():
     )
 
 
+def coder_settings():
+    """How the human codes become one gold standard (validation/annotations.py study_gold)."""
+    return ("validation.adjudicator", "validation.coders", "validation.check_coder")
+
+
 def variable_settings():
     """What the list of coded variables (schemes, codebook, which methods) depends on."""
     return (
@@ -275,10 +280,6 @@ def validation_results():
         "results/validation/import_report.csv",
         "results/validation/confusion",
     ]
-
-
-def gold_results():
-    return ["results/validation/gold.csv"] if ANNOTATIONS else []
 
 
 def estimate_results():

@@ -6,7 +6,7 @@ rule estimates:
     input:
         unpack(method_results),
         design="results/validation/design.parquet",
-        gold=gold_results(),
+        annotations=ANNOTATIONS,
         posts=posts_table,
     output:
         prevalence="results/estimates/prevalence.csv",
@@ -24,6 +24,7 @@ rule estimates:
         settings=settings(
             "estimates",
             "validation.design",
+            *coder_settings(),
             "images.root",
             "posts.account_column",
             "posts.date_column",

@@ -27,9 +27,7 @@ rule learned_fit:
         settings=settings(
             "learned",
             "clip.top_k",
-            "validation.adjudicator",
-            "validation.coders",
-            "validation.check_coder",
+            *coder_settings(),
             "clip.schemes",
             "frames.enabled",
             "frames.codebook",

@@ -58,9 +58,7 @@ rule validation_metrics:
         runtime=60,
     params:
         settings=settings(
-            "validation.adjudicator",
-            "validation.coders",
-            "validation.check_coder",
+            *coder_settings(),
             "validation.bootstrap",
             "validation.seed",
             *variable_settings(),

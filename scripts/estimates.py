@@ -13,6 +13,7 @@ from imagecoding.estimates.prevalence import dsl_input, headline_sentences, imag
 from imagecoding.manifest import distinct_decodable
 from imagecoding.outputs import write_csv, write_json
 from imagecoding.posts import post_image_links, read_posts
+from imagecoding.validation.annotations import study_gold
 from imagecoding.validation.metrics import METHOD_NAMES
 from imagecoding.validation.predictions import rule_predictions
 from imagecoding.validation.sample import design_weights
@@ -24,8 +25,7 @@ variables = coded_variables_of(config)
 predictions = rule_predictions(variables, inputs)
 manifest = pd.read_parquet(inputs.manifest)
 design = pd.read_parquet(inputs.design)
-gold_table = pd.read_csv(inputs.gold[0], dtype=str, keep_default_na=False) if inputs.gold else pd.DataFrame(
-    columns=["image_id", "variable", "value"])
+gold_table = study_gold(list(inputs.annotations), variables, manifest, config["validation"])[2]
 gold = {name: group.set_index("image_id")["value"].map(as_code) for name, group in gold_table.groupby("variable")}
 
 weights, outside = design_weights(design, gold_table["image_id"])

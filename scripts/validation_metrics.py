@@ -9,7 +9,7 @@ log_to(snakemake.log[0])
 import pandas as pd
 
 from imagecoding.outputs import atomic_directory, write_csv
-from imagecoding.validation.annotations import gold_standard, read_codes
+from imagecoding.validation.annotations import study_gold
 from imagecoding.validation.metrics import METRIC_COLUMNS, against_coders, against_gold, between_coders, sentences
 from imagecoding.validation.predictions import rule_predictions
 from imagecoding.validation.sample import design_weights
@@ -19,9 +19,7 @@ config, inputs, outputs = snakemake.params.settings, snakemake.input, snakemake.
 settings = config["validation"]
 variables = coded_variables_of(config)
 manifest = pd.read_parquet(inputs.manifest)
-codes, report = read_codes(list(inputs.annotations), variables, manifest, settings["check_coder"], settings["coders"])
-adjudicator = None if settings["adjudicator"] is None else str(settings["adjudicator"])
-gold, ties = gold_standard(codes, adjudicator)
+codes, report, gold, ties = study_gold(list(inputs.annotations), variables, manifest, settings)
 report = pd.concat([report, pd.DataFrame([
     {"source": "all", "problem": "tied items settled by the adjudicator", "count": int(ties["resolved"].sum())},
     {"source": "all", "problem": "tied items left out (no adjudicator code)", "count": int((~ties["resolved"]).sum())},

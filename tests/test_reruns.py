@@ -33,8 +33,10 @@ STUDY_FILES = {
     "signals.captions.prompt": "config/prompts/captions.j2",
 }
 
-LLM_DOWNSTREAM = {"consensus", "llm_ledger", "validation_export", "validation_metrics", "merge", "report"}
-SCORES_DOWNSTREAM = {"consensus", "validation_export", "validation_metrics", "merge", "report"}
+LLM_DOWNSTREAM = {"consensus", "llm_ledger", "validation_export", "validation_metrics", "estimates", "merge", "report"}
+SCORES_DOWNSTREAM = {"consensus", "validation_export", "validation_metrics", "estimates", "merge", "report"}
+# The sample's design weights the metrics and the estimates, and the report shows both.
+DESIGN_DOWNSTREAM = {"validation_export", "validation_metrics", "estimates", "report"}
 LEARNED_DOWNSTREAM = SCORES_DOWNSTREAM  # the learner feeds the same steps zero-shot does
 
 
@@ -105,7 +107,10 @@ MAPPING = {"image_type": {"variable": "Event_Occasion", "values": {"CampaignEven
 
 # (what changes, how, the jobs a dry run must plan: exactly these).
 SETTINGS = [
-    ("posts.account_column", lambda w: set_key(w, "posts.account_column", "post_id"), {"report"}),
+    ("posts.account_column", lambda w: set_key(w, "posts.account_column", "post_id"), {"estimates", "report"}),
+    ("posts.date_column", lambda w: set_key(w, "posts.date_column", None), {"estimates", "report"}),
+    ("estimates.level", lambda w: set_key(w, "estimates.level", 0.9), {"estimates", "report"}),
+    ("estimates.period", lambda w: set_key(w, "estimates.period", "week"), {"estimates", "report"}),
     ("report.title", lambda w: set_key(w, "report.title", "Another title"), {"report"}),
     ("report.samples_per_category", lambda w: set_key(w, "report.samples_per_category", 2), {"report"}),
     ("clip.aggregate", lambda w: set_key(w, "clip.aggregate", "mean"), {"clip_score"} | SCORES_DOWNSTREAM),
@@ -119,12 +124,13 @@ SETTINGS = [
     ("codebook edited", lambda w: append(w, "codebook.yaml", "# a coder's note\n"),
      {"frames_code", "learned_fit"} | LLM_DOWNSTREAM),
     ("frames prompt edited", lambda w: append(w, "frames.j2", "\nLook closely.\n"), {"frames_code"} | LLM_DOWNSTREAM),
-    ("validation.sample_size", lambda w: set_key(w, "validation.sample_size", 10), {"validation_export"}),
-    ("validation.seed", lambda w: set_key(w, "validation.seed", 2),
-     {"validation_export", "validation_metrics", "report"}),
+    ("validation.sample_size", lambda w: set_key(w, "validation.sample_size", 10), DESIGN_DOWNSTREAM),
+    ("validation.design", lambda w: set_key(w, "validation.design", "uncertainty"), DESIGN_DOWNSTREAM),
+    ("validation.round", lambda w: set_key(w, "validation.round", 2), DESIGN_DOWNSTREAM),
+    ("validation.seed", lambda w: set_key(w, "validation.seed", 2), DESIGN_DOWNSTREAM),
     ("validation.bootstrap", lambda w: set_key(w, "validation.bootstrap", 30), {"validation_metrics", "report"}),
     ("consensus.frames", lambda w: set_key(w, "consensus.frames", MAPPING),
-     {"consensus", "validation_export", "validation_metrics", "merge", "report"}),
+     {"consensus", "validation_export", "validation_metrics", "estimates", "merge", "report"}),
     ("learned.min_per_class", lambda w: set_key(w, "learned.min_per_class", 2), {"learned_fit"} | LEARNED_DOWNSTREAM),
     ("learned.curve_repeats", lambda w: set_key(w, "learned.curve_repeats", 2), {"learned_fit"} | LEARNED_DOWNSTREAM),
     ("learned.enabled", lambda w: set_key(w, "learned.enabled", False), LEARNED_DOWNSTREAM),
@@ -181,7 +187,8 @@ CODE = [
     ("signals/ocr.py", {"signals_ocr", "ensemble_classify"} | LLM_DOWNSTREAM),
     ("clip/scoring.py", {"clip_score", "signals_tags", "ensemble_classify"} | SCORES_DOWNSTREAM | LLM_DOWNSTREAM),
     ("report/templates/report.html.j2", {"report"}),
-    ("validation/sample.py", {"validation_export"}),
+    ("validation/sample.py", DESIGN_DOWNSTREAM),
+    ("estimates/prevalence.py", {"estimates", "report"}),
     ("learn/curve.py", {"learned_fit"} | LEARNED_DOWNSTREAM),
 ]
 

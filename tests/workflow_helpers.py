@@ -46,6 +46,7 @@ def write_config(workdir: Path, checkpoint: Path, extra: dict | None = None, **c
             "image_column": "image",
             "id_column": "post_id",
             "account_column": "account",
+            "date_column": "date",
             "image_separator": ";",
         },
         "clip": {

@@ -114,3 +114,13 @@ def gold_standard(codes: pd.DataFrame, adjudicator: str | None = None) -> tuple[
             gold.append({"image_id": image_id, "variable": variable, "value": ruling.iloc[0], "coders": len(group)})
     return (pd.DataFrame(gold, columns=["image_id", "variable", "value", "coders"]),
             pd.DataFrame(ties, columns=["image_id", "variable", "values", "resolved"]))
+
+
+def study_gold(paths: list[str], variables: list[CodedVariable], manifest: pd.DataFrame,
+               validation: dict) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """(codes, import report, gold, ties) of the files in validation.annotations, read with the validation
+    block's coder settings (check_coder, coders, adjudicator): one gold standard for every step that reads it."""
+    codes, report = read_codes(paths, variables, manifest, validation["check_coder"], validation["coders"])
+    adjudicator = None if validation["adjudicator"] is None else str(validation["adjudicator"])
+    gold, ties = gold_standard(codes, adjudicator)
+    return codes, report, gold, ties
