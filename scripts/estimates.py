@@ -16,7 +16,7 @@ from imagecoding.posts import post_image_links, read_posts
 from imagecoding.validation.annotations import study_gold
 from imagecoding.validation.metrics import METHOD_NAMES
 from imagecoding.validation.predictions import rule_predictions
-from imagecoding.validation.sample import design_weights
+from imagecoding.validation.sample import sample_validity
 from imagecoding.validation.variables import as_code, coded_variables_of
 
 config, inputs, outputs = snakemake.params.settings, snakemake.input, snakemake.output
@@ -28,14 +28,13 @@ design = pd.read_parquet(inputs.design)
 gold_table = study_gold(list(inputs.annotations), variables, manifest, config["validation"])[2]
 gold = {name: group.set_index("image_id")["value"].map(as_code) for name, group in gold_table.groupby("variable")}
 
-weights, outside = design_weights(design, gold_table["image_id"])
-valid = not outside
-reason = (f"{len(outside)} of {gold_table['image_id'].nunique()} coded images were not drawn by the workflow's sample "
-          "(validation.design), so no inclusion probability is known for them" if outside else "")
+weights, valid, reason, outside = sample_validity(design, gold_table["image_id"])
 if outside:
     logging.warning("%s (e.g. %s). The corrected shares are flagged as not valid. To make them valid, code only "
                     "images of results/validation/sample.csv, or leave out the files holding the others.",
                     reason, ", ".join(map(str, outside[:5])))
+elif reason:
+    logging.warning("%s. The corrected shares are flagged as not valid.", reason)
 
 images = distinct_decodable(manifest)["image_id"]
 by_path = manifest.dropna(subset=["image_id"]).drop_duplicates("path").set_index("path")["image_id"]

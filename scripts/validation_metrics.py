@@ -12,7 +12,7 @@ from imagecoding.outputs import atomic_directory, write_csv
 from imagecoding.validation.annotations import study_gold
 from imagecoding.validation.metrics import METRIC_COLUMNS, against_coders, against_gold, between_coders, sentences
 from imagecoding.validation.predictions import rule_predictions
-from imagecoding.validation.sample import design_weights
+from imagecoding.validation.sample import sample_validity
 from imagecoding.validation.variables import coded_variables_of
 
 config, inputs, outputs = snakemake.params.settings, snakemake.input, snakemake.output
@@ -26,13 +26,12 @@ report = pd.concat([report, pd.DataFrame([
 ])], ignore_index=True)
 # Codes on the workflow's own probability sample weigh 1 / inclusion probability, so every figure describes the
 # corpus; a single code elsewhere (picked by hand, an old sheet) makes the sample not a probability sample.
-weights, outside = design_weights(pd.read_parquet(inputs.design), gold["image_id"])
-weighted = not outside
-if outside:
-    logging.warning("%d coded images were not drawn by the workflow's sample (validation.design), e.g. %s: the codes "
-                    "are not a probability sample, so the metrics are not weighted and describe the coded images only. "
-                    "Code only images of results/validation/sample.csv, or leave out the files holding the others.",
-                    len(outside), ", ".join(map(str, outside[:5])))
+weights, weighted, reason, outside = sample_validity(pd.read_parquet(inputs.design), gold["image_id"])
+if not weighted and len(gold):
+    logging.warning("%s%s: the codes are not a probability sample, so the metrics are not weighted and describe the "
+                    "coded images only.%s", reason, f" (e.g. {', '.join(map(str, outside[:5]))})" if outside else "",
+                    " Code only images of results/validation/sample.csv, or leave out the files holding the others."
+                    if outside else "")
 report = pd.concat([report, pd.DataFrame([
     {"source": "all", "problem": "coded images the workflow's sample did not draw (not a probability sample)",
      "count": len(outside)}])], ignore_index=True)

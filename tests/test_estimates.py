@@ -9,9 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from imagecoding.estimates.prevalence import dsl_input, image_groups, period_labels, shares
+from imagecoding.estimates.prevalence import PREVALENCE_COLUMNS, dsl_input, image_groups, period_labels, shares
 from imagecoding.validation.metrics import against_gold
 from imagecoding.validation.sample import (capped_probabilities, design_weights, margin_uncertainty, round_sample,
+                                           sample_validity,
                                            stratified_design, uncertainty_design)
 
 CATEGORIES = ["Rally", "Poster", "Portrait"]
@@ -188,3 +189,31 @@ def test_the_dsl_table_has_a_row_per_image_with_its_sampling_probability():
     assert table["labeled"].tolist() == [1, 0, 0] and table["sample_prob"].tolist() == [0.25, 0.25, 0.5]
     assert table.loc["b", "account"] == "B" and table.loc["b", "period"] == "2025-10" and pd.isna(table.loc["c", "account"])
     assert table.loc["c", "clip_kind"] == "Rally"
+
+
+def test_a_report_chart_keeps_the_largest_accounts_and_says_so(tmp_path):
+    import json
+
+    from imagecoding.report.estimates import MOST_GROUPS, estimates_view
+
+    rows = [{"variable": "kind", "method": "clip", "group_by": "overall", "group": "all", "category": c, "n_images": 900,
+             "n_coded": 0, "naive": 0.5, "note": "no coded image in this group: the machine's share only"} for c in CATEGORIES]
+    rows += [{"variable": "kind", "method": "clip", "group_by": "account", "group": f"acc{a:02d}", "category": c,
+              "n_images": a + 1, "n_coded": 0, "naive": 0.5, "note": ""} for a in range(30) for c in CATEGORIES]
+    pd.DataFrame(rows).reindex(columns=PREVALENCE_COLUMNS).to_csv(tmp_path / "prevalence.csv", index=False)
+    (tmp_path / "summary.json").write_text(json.dumps({"level": 0.95, "report_method": {"kind": "clip"}, "sentences": []}))
+    (chart,) = estimates_view(tmp_path / "prevalence.csv", tmp_path / "summary.json")["charts"]
+    assert chart["group_by"] == "account" and chart["svg"].startswith("<svg")
+    assert f"the {MOST_GROUPS} largest of 30 groups" in " ".join(chart["notes"])
+    assert "acc29" in chart["svg"] and "acc00" not in chart["svg"]
+
+
+def test_images_without_a_chance_make_the_sample_not_valid_and_say_what_to_do():
+    predictions = pd.DataFrame({"image_id": [f"i{n}" for n in range(120)], "kind": ["Poster"] * 118 + ["Rally"] * 2})
+    design = stratified_design(predictions, "kind", 10, 0, seed=1)
+    assert (design.loc[design["stratum"] == "Rally", "inclusion_probability"] == 0).all()
+    weights, valid, reason, outside = sample_validity(design, round_sample(design, 1)["image_id"])
+    assert not valid and "validation.min_per_category" in reason and set(weights) == {1.0} and outside == []
+    design = stratified_design(predictions, "kind", 10, 1, seed=1)
+    weights, valid, reason, _ = sample_validity(design, round_sample(design, 1)["image_id"])
+    assert valid and not reason and weights.max() == pytest.approx(118 / 9)

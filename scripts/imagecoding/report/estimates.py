@@ -13,6 +13,7 @@ from .learned import _attr
 
 KINDS = {"naive": "machine only", "human": "human codes only", "ppi": "corrected (PPI)"}
 GROUPINGS = {"account": "per account", "period": "per period"}
+MOST_GROUPS = 20  # a chart of hundreds of accounts reads as nothing; prevalence.csv has them all
 
 
 def long_shares(rows: pd.DataFrame) -> pd.DataFrame:
@@ -66,9 +67,18 @@ def estimates_view(prevalence_path: str | Path, summary_path: str | Path) -> dic
         label = METHOD_NAMES.get(method, method)
         # The overall shares head every grouped chart; alone only where there are no groups.
         for group_by in present or ["overall"]:
-            part = pd.concat([overall, rows[rows["group_by"] == group_by]], ignore_index=True) if present else overall
+            grouped = rows[rows["group_by"] == group_by]
+            sizes = grouped.groupby("group")["n_images"].first()
+            notes = set()
+            if len(sizes) > MOST_GROUPS:
+                keep = (sizes.sort_index() if group_by == "period" else sizes.sort_values(ascending=False))
+                keep = keep.index[-MOST_GROUPS:] if group_by == "period" else keep.index[:MOST_GROUPS]
+                grouped = grouped[grouped["group"].isin(keep)]
+                which = "latest" if group_by == "period" else "largest"
+                notes.add(f"the {MOST_GROUPS} {which} of {len(sizes)} groups; all are in results/estimates/prevalence.csv")
+            part = pd.concat([overall, grouped], ignore_index=True) if present else overall
             title = f"{variable} by {label}, {GROUPINGS.get(group_by, 'all images')}"
             charts.append({"variable": variable, "method": label, "group_by": group_by, "title": title,
                            "svg": shares_svg(part, title, summary["level"]),
-                           "notes": sorted({n for n in part["note"].dropna() if n})})
+                           "notes": sorted(notes | {n for n in part["note"].dropna() if n})})
     return {"summary": summary, "sentences": summary["sentences"], "charts": charts}

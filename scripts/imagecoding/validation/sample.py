@@ -176,3 +176,22 @@ def design_weights(design: pd.DataFrame | None, coded: pd.Index) -> tuple[pd.Ser
     if outside:
         return pd.Series(1.0, index=coded), outside
     return (1.0 / drawn.reindex(coded)).astype(float), []
+
+
+def sample_validity(design: pd.DataFrame | None, coded) -> tuple[pd.Series, bool, str, list[str]]:
+    """Whether the coded images are the workflow's own probability sample, and their weights.
+
+    Returns (weights, valid, why not, coded images outside the sample). Valid takes every coded image drawn
+    by the design and every image a chance above zero; otherwise every weight is 1 and `why not` says what to do.
+    """
+    coded = pd.Index(coded).unique()
+    weights, outside = design_weights(design, coded)
+    impossible = 0 if design is None else int((design["inclusion_probability"] <= 0).sum())
+    if outside:
+        return weights, False, (f"{len(outside)} of {len(coded)} coded images were not drawn by the workflow's sample "
+                                "(validation.design), so no inclusion probability is known for them"), outside
+    if impossible and len(coded):
+        return (pd.Series(1.0, index=coded), False,
+                f"{impossible} images had no chance of being drawn (a category got no place in the stratified sample); "
+                "raise validation.min_per_category above 0 or validation.sample_size", [])
+    return weights, True, "", []
