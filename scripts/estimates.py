@@ -59,7 +59,7 @@ for variable in variables:
     found = [m for m in wanted if m in variable.methods and variable.name in predictions.get(m, {})]
     if found:
         chosen[variable.name] = found[0]
-sentences = headline_sentences(table, METHOD_NAMES, chosen)
+sentences = headline_sentences(table, dict(METHOD_NAMES, clip="Zero-shot CLIP"), chosen)
 logging.info("%d shares over %d groups; %d gold images (%s)\n%s", len(table), groups[["group_by", "group"]].drop_duplicates().shape[0],
              gold_table["image_id"].nunique(), "a probability sample" if valid else f"not valid: {reason}", "\n".join(sentences))
 write_csv(table, outputs.prevalence)

@@ -93,7 +93,7 @@ def test_the_report_charts_the_shares_and_a_second_run_runs_nothing(estimated):
     workdir, *_ = estimated
     html = (workdir / "results" / "report" / "index.html").read_text()
     assert 'id="shares-pattern-account"' in html and 'id="shares-pattern-period"' in html
-    assert '<svg role="img" aria-label="pattern by The learned classifier, per account"' in html
+    assert '<svg role="img" aria-label="pattern by learned classifier, per account"' in html
     assert "corrected with" in html and "human codes the share is" in html and "Not valid" not in html
     assert "sometime in autumn" in html
     assert planned_jobs(workdir) == {}

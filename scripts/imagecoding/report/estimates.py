@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..validation.metrics import METHOD_NAMES
 from .learned import _attr
 
+LABELS = {"clip": "zero-shot CLIP", "learned": "learned classifier", "ensemble": "ensemble", "frames": "frame coding",
+          "consensus": "consensus"}
 KINDS = {"naive": "machine only", "human": "human codes only", "ppi": "corrected (PPI)"}
 GROUPINGS = {"account": "per account", "period": "per period"}
 MOST_GROUPS = 20  # a chart of hundreds of accounts reads as nothing; prevalence.csv has them all
@@ -38,10 +39,10 @@ def shares_svg(rows: pd.DataFrame, title: str, level: float) -> str:
     data = long_shares(rows)
     colour = alt.Color("estimate:N", title=None, sort=list(KINDS.values()),
                        scale=alt.Scale(domain=list(KINDS.values()), range=["#999999", "#e08214", "#3366aa"]),
-                       legend=alt.Legend(orient="bottom"))
+                       legend=alt.Legend(orient="bottom", columnPadding=18))
     y = alt.Y("group:N", title=None)
     offset = alt.YOffset("estimate:N", sort=list(KINDS.values()))
-    x = alt.X("value:Q", title=f"share of images ({level:.0%} intervals)", axis=alt.Axis(format="%"),
+    x = alt.X("value:Q", title="share of images", axis=alt.Axis(format="%"),
               scale=alt.Scale(domain=[0, 1]))
     tooltip = ["group:N", "category:N", "estimate:N", alt.Tooltip("value:Q", format=".1%"),
                alt.Tooltip("low:Q", format=".1%"), alt.Tooltip("high:Q", format=".1%"), "n_coded:Q"]
@@ -49,7 +50,8 @@ def shares_svg(rows: pd.DataFrame, title: str, level: float) -> str:
     dots = alt.Chart().mark_point(filled=True, size=40).encode(x=x, y=y, yOffset=offset, color=colour, tooltip=tooltip)
     groups = data["group"].nunique()
     chart = alt.layer(bars, dots, data=data).properties(width=170, height=max(40, 26 * groups)).facet(
-        column=alt.Column("category:N", title=None)).properties(title=title)
+        column=alt.Column("category:N", title=None)).properties(
+        title=alt.TitleParams(title, subtitle=f"intervals at {level:.0%}", anchor="start"))
     svg = vl_convert.vegalite_to_svg(chart.to_json())
     return svg.replace("<svg ", f'<svg role="img" aria-label="{_attr(title)}" ', 1)
 
@@ -64,7 +66,7 @@ def estimates_view(prevalence_path: str | Path, summary_path: str | Path) -> dic
         rows = table[(table["variable"] == variable) & (table["method"] == method)]
         overall = rows[rows["group_by"] == "overall"]
         present = [g for g in GROUPINGS if (rows["group_by"] == g).any()]
-        label = METHOD_NAMES.get(method, method)
+        label = LABELS.get(method, method)
         # The overall shares head every grouped chart; alone only where there are no groups.
         for group_by in present or ["overall"]:
             grouped = rows[rows["group_by"] == group_by]
