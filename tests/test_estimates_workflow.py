@@ -7,8 +7,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from test_learned_workflow import class_images
-from tiny_clip import MODEL_CONFIG, MODEL_NAME
+from test_learned_workflow import class_images, pattern_study
 from workflow_helpers import planned_jobs, snakemake
 
 pytestmark = pytest.mark.workflow
@@ -32,17 +31,12 @@ def estimated(tmp_path_factory, tiny_checkpoint):
                           "date": ["2025-09-10" if n % 3 else "2025-10-02" for n in range(len(names))]})
     posts.loc[5, "date"] = "sometime in autumn"
     posts.to_csv(workdir / "posts.csv", index=False)
-    (workdir / "schemes").mkdir()
-    (workdir / "schemes" / "pattern.yaml").write_text(yaml.safe_dump({
-        "Red stripes": ["red and dark horizontal stripes"], "Green dots": ["white dots on a green ground"],
-        "Blue plain": ["a plain blue surface"], "Grey noise": ["colourful random noise"],
-    }))
+    clip = pattern_study(workdir, tiny_checkpoint)
     config = {
         "images": {"root": "images"},
         "posts": {"path": "posts.csv", "image_column": "image", "id_column": "post_id", "account_column": "account",
                   "date_column": "date"},
-        "clip": {"model": MODEL_NAME, "model_config": str(MODEL_CONFIG), "pretrained": str(tiny_checkpoint),
-                 "schemes": {"pattern": "schemes/pattern.yaml"}, "workers": 1, "batch_size": 16},
+        "clip": clip,
         "report": {"samples_per_category": 1, "lowest_confidence": 1},
         "validation": {"design": "uncertainty", "sample_size": 30, "bootstrap": 50},
         "learned": {"curve_sizes": [8], "curve_repeats": 2, "min_per_class": 3, "folds": 3},

@@ -45,6 +45,17 @@ def class_images(root, seed: int = 0) -> dict[str, str]:
     return truth
 
 
+def pattern_study(workdir, checkpoint) -> dict:
+    """The scheme of the four classes, written into the study folder; returns the clip block that scores it."""
+    (workdir / "schemes").mkdir()
+    (workdir / "schemes" / "pattern.yaml").write_text(yaml.safe_dump({
+        "Red stripes": ["red and dark horizontal stripes"], "Green dots": ["white dots on a green ground"],
+        "Blue plain": ["a plain blue surface"], "Grey noise": ["colourful random noise"],
+    }))
+    return {"model": MODEL_NAME, "model_config": str(MODEL_CONFIG), "pretrained": str(checkpoint),
+            "schemes": {"pattern": "schemes/pattern.yaml"}, "workers": 1, "batch_size": 16}
+
+
 def write_codes(workdir, truth: dict[str, str], per_class: int) -> None:
     manifest = pd.read_parquet(workdir / "results" / "manifest.parquet")
     ids = manifest.assign(name=manifest["path"].map(lambda p: p.split("/")[-1])).set_index("name")["image_id"]
@@ -57,15 +68,10 @@ def write_codes(workdir, truth: dict[str, str], per_class: int) -> None:
 def learned_run(tmp_path_factory, tiny_checkpoint):
     workdir = tmp_path_factory.mktemp("learned")
     truth = class_images(workdir / "images")
-    (workdir / "schemes").mkdir()
-    (workdir / "schemes" / "pattern.yaml").write_text(yaml.safe_dump({
-        "Red stripes": ["red and dark horizontal stripes"], "Green dots": ["white dots on a green ground"],
-        "Blue plain": ["a plain blue surface"], "Grey noise": ["colourful random noise"],
-    }))
+    clip = pattern_study(workdir, tiny_checkpoint)
     config = {
         "images": {"root": "images"},
-        "clip": {"model": MODEL_NAME, "model_config": str(MODEL_CONFIG), "pretrained": str(tiny_checkpoint),
-                 "schemes": {"pattern": "schemes/pattern.yaml"}, "workers": 1, "batch_size": 16},
+        "clip": clip,
         "report": {"samples_per_category": 2, "lowest_confidence": 1},
         "validation": {"sample_size": 12, "min_per_category": 1, "bootstrap": 100},
         "learned": {"curve_sizes": [8, 20], "curve_repeats": 3},
