@@ -12,7 +12,7 @@ import pandas as pd
 from imagecoding.estimates.prevalence import dsl_input, headline_sentences, image_groups, prevalence
 from imagecoding.manifest import distinct_decodable
 from imagecoding.outputs import write_csv, write_json
-from imagecoding.posts import post_image_links, read_posts
+from imagecoding.posts import post_image_links, read_posts, require_columns
 from imagecoding.validation.annotations import study_gold
 from imagecoding.validation.metrics import METHOD_NAMES
 from imagecoding.validation.predictions import rule_predictions
@@ -42,6 +42,8 @@ posts = None
 links = pd.DataFrame({"post_row": pd.Series(dtype=float), "image_id": pd.Series(dtype=str)})
 if posts_settings["path"]:
     posts = read_posts(posts_settings["path"])
+    require_columns(posts, {"posts.account_column": posts_settings["account_column"],
+                            "posts.date_column": posts_settings["date_column"]})
     links = post_image_links(posts, posts_settings["image_column"], posts_settings["id_column"], config["images"]["root"],
                              posts_settings["image_separator"])
     links["image_id"] = links["path"].map(by_path)

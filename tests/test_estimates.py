@@ -217,3 +217,13 @@ def test_images_without_a_chance_make_the_sample_not_valid_and_say_what_to_do():
     design = stratified_design(predictions, "kind", 10, 1, seed=1)
     weights, valid, reason, _ = sample_validity(design, round_sample(design, 1)["image_id"])
     assert valid and not reason and weights.max() == pytest.approx(118 / 9)
+
+
+def test_a_date_column_the_posts_do_not_have_is_named_with_the_fix():
+    from imagecoding.posts import PostsTableError, require_columns
+
+    posts = pd.DataFrame({"post_id": ["p1"], "account": ["A"], "created": ["2025-09-01"]})
+    require_columns(posts, {"posts.account_column": "account", "posts.date_column": None})
+    with pytest.raises(PostsTableError, match=r"posts.date_column: the posts table has no column 'date'\. "
+                                              r"Its columns are: post_id, account, created\. Set posts.date_column"):
+        require_columns(posts, {"posts.account_column": "account", "posts.date_column": "date"})

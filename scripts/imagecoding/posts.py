@@ -63,6 +63,20 @@ def absolute_path(path: str, root: str | Path) -> Path:
     return candidate if candidate.is_absolute() else Path(root) / candidate
 
 
+def require_columns(posts: pd.DataFrame, columns: dict[str, str | None]) -> None:
+    """Every configured column (key -> column name, None where unset) is in the posts table, or a message naming the fix."""
+    for key, column in columns.items():
+        if column is not None and column not in posts.columns:
+            names = list(map(str, posts.columns))
+            hint = ""
+            if len(names) == 1 and any(d in names[0] for d in DELIMITERS):
+                hint = " It was read as one column: is the file delimited by something other than , ; tab or |?"
+            raise PostsTableError(
+                f"{key}: the posts table has no column '{column}'. Its columns are: {', '.join(names)}.{hint} "
+                f"Set {key} to one of them."
+            )
+
+
 def post_image_links(
     posts: pd.DataFrame,
     image_column: str,
@@ -75,16 +89,7 @@ def post_image_links(
     A cell may name several images when `separator` is set; an empty cell links the post
     to no image (it is kept in the merge all the same).
     """
-    for key, column in (("posts.image_column", image_column), ("posts.id_column", id_column)):
-        if column is not None and column not in posts.columns:
-            names = list(map(str, posts.columns))
-            hint = ""
-            if len(names) == 1 and any(d in names[0] for d in DELIMITERS):
-                hint = " It was read as one column: is the file delimited by something other than , ; tab or |?"
-            raise PostsTableError(
-                f"{key}: the posts table has no column '{column}'. Its columns are: {', '.join(names)}.{hint} "
-                f"Set {key} to one of them."
-            )
+    require_columns(posts, {"posts.image_column": image_column, "posts.id_column": id_column})
     rows = []
     for row_number, cell in enumerate(posts[image_column].tolist()):
         if cell is None or (isinstance(cell, float) and pd.isna(cell)) or str(cell).strip() == "":
