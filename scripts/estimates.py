@@ -9,7 +9,7 @@ log_to(snakemake.log[0])
 
 import pandas as pd
 
-from imagecoding.estimates.prevalence import dsl_input, headline_sentences, image_groups, prevalence
+from imagecoding.estimates.prevalence import charted_methods, dsl_input, headline_sentences, image_groups, prevalence
 from imagecoding.manifest import distinct_decodable
 from imagecoding.outputs import write_csv, write_json
 from imagecoding.posts import post_image_links, read_posts, require_columns
@@ -54,13 +54,7 @@ if problems["unparseable_dates"]:
                     "per-period shares. Write them as YYYY-MM-DD.", date, problems["unparseable_dates"],
                     ", ".join(map(repr, problems["unparseable_examples"])))
 table = prevalence(predictions, gold, variables, groups, weights, settings["level"], settings["min_coded"], valid, reason)
-order = ["learned", "consensus", "ensemble", "frames", "clip"]
-chosen = {}
-for variable in variables:
-    wanted = [settings["report_method"]] if settings["report_method"] else order
-    found = [m for m in wanted if m in variable.methods and variable.name in predictions.get(m, {})]
-    if found:
-        chosen[variable.name] = found[0]
+chosen = charted_methods(variables, predictions, settings["report_method"])
 sentences = headline_sentences(table, dict(METHOD_NAMES, clip="Zero-shot CLIP"), chosen)
 logging.info("%d shares over %d groups; %d gold images (%s)\n%s", len(table), groups[["group_by", "group"]].drop_duplicates().shape[0],
              gold_table["image_id"].nunique(), "a probability sample" if valid else f"not valid: {reason}", "\n".join(sentences))

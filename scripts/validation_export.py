@@ -3,6 +3,7 @@ Label Studio tasks and as a coding sheet, each image with its probabilities."""
 
 import logging
 import os
+from pathlib import Path
 
 from imagecoding.job_log import log_to
 
@@ -28,7 +29,7 @@ paths = distinct_decodable(manifest).set_index("image_id")["path"]
 round_number = settings["round"]
 if settings["design"] == "uncertainty":
     # Only code-free methods: the design must not move when codes arrive, or earlier rounds' probabilities lie.
-    scores = pd.read_parquet(next(p for p in inputs.scores if p.endswith(f"/{scheme}.parquet")))
+    scores = pd.read_parquet(next(p for p in inputs.scores if Path(p).stem == scheme))
     others = [predictions["ensemble"][scheme]] if scheme in predictions.get("ensemble", {}) else []
     design = uncertainty_design(margin_uncertainty(scores, scheme, others), settings["sample_size"],
                                 settings["uniform_share"], settings["seed"], round_number)

@@ -156,6 +156,21 @@ def dsl_input(predictions: dict[str, dict[str, pd.Series]], gold: dict[str, pd.S
     return table.reset_index()
 
 
+CHART_ORDER = ("learned", "consensus", "ensemble", "frames", "clip")  # the study's codes first, zero-shot last
+
+
+def charted_methods(variables, predictions: dict[str, dict[str, pd.Series]], wanted: str | None = None) -> dict[str, str]:
+    """variable -> the method the report charts and headlines: `wanted` (estimates.report_method) where it codes
+    the variable, else the first of CHART_ORDER that does."""
+    chosen = {}
+    for variable in variables:
+        found = [m for m in ([wanted] if wanted else CHART_ORDER)
+                 if m in variable.methods and variable.name in predictions.get(m, {})]
+        if found:
+            chosen[variable.name] = found[0]
+    return chosen
+
+
 def headline_sentences(table: pd.DataFrame, method_names: dict[str, str], variable_method: dict[str, str]) -> list[str]:
     """One sentence per variable and group with corrected figures: its largest corrected share, as a paper says it."""
     out = []

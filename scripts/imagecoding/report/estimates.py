@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .learned import _attr
+from .charts import chart_svg
 
 LABELS = {"clip": "zero-shot CLIP", "learned": "learned classifier", "ensemble": "ensemble", "frames": "frame coding",
           "consensus": "consensus"}
@@ -34,7 +34,6 @@ def long_shares(rows: pd.DataFrame) -> pd.DataFrame:
 def shares_svg(rows: pd.DataFrame, title: str, level: float) -> str:
     """Dots for the shares and lines for their intervals, one panel per category, a row per group."""
     import altair as alt
-    import vl_convert
 
     data = long_shares(rows)
     colour = alt.Color("estimate:N", title=None, sort=list(KINDS.values()),
@@ -52,8 +51,7 @@ def shares_svg(rows: pd.DataFrame, title: str, level: float) -> str:
     chart = alt.layer(bars, dots, data=data).properties(width=170, height=max(40, 26 * groups)).facet(
         column=alt.Column("category:N", title=None)).properties(
         title=alt.TitleParams(title, subtitle=f"intervals at {level:.0%}", anchor="start"))
-    svg = vl_convert.vegalite_to_svg(chart.to_json())
-    return svg.replace("<svg ", f'<svg role="img" aria-label="{_attr(title)}" ', 1)
+    return chart_svg(chart, title)
 
 
 def estimates_view(prevalence_path: str | Path, summary_path: str | Path) -> dict:

@@ -1,5 +1,5 @@
 """The report's learned-classifier section: what each variable was learned from, why one was skipped, and its
-learning curve as a static SVG chart (Vega-Lite through vl-convert: no browser, no network)."""
+learning curve as a static SVG chart (report/charts.py)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from .charts import chart_svg
 
 # The consensus is left out: it counts the learned classifier's own vote.
 REFERENCE = {"clip": "zero-shot CLIP", "ensemble": "ensemble", "frames": "frame coding"}
@@ -61,7 +63,6 @@ def references(metrics: pd.DataFrame | None, variable: str) -> pd.DataFrame:
 def curve_svg(points: pd.DataFrame, reference: pd.DataFrame, variable: str) -> str:
     """Accuracy and macro-F1 against the number of codes: a line with its band, other methods as rules."""
     import altair as alt
-    import vl_convert
 
     x = alt.X("n_codes:Q", title="human codes learned from", scale=alt.Scale(type="log", nice=False))
     y = alt.Y("mean:Q", title=None, scale=alt.Scale(domain=[0, 1]))
@@ -82,12 +83,7 @@ def curve_svg(points: pd.DataFrame, reference: pd.DataFrame, variable: str) -> s
     chart = alt.layer(*learned, *layers[2:], data=data).properties(width=260, height=200).facet(
         column=alt.Column("measure:N", title=None, sort=list(MEASURES.values()))
     ).properties(title=f"{variable}: learned, by number of codes")
-    svg = vl_convert.vegalite_to_svg(chart.to_json())
-    return svg.replace("<svg ", f'<svg role="img" aria-label="learning curve of {_attr(variable)}" ', 1)
-
-
-def _attr(text: str) -> str:
-    return str(text).replace("&", "&amp;").replace('"', "&quot;").replace("<", "&lt;")
+    return chart_svg(chart, f"learning curve of {variable}")
 
 
 def learned_view(folder: str | Path, metrics: pd.DataFrame | None) -> list[dict]:

@@ -67,10 +67,10 @@ def stratified_design(predictions: pd.DataFrame, scheme: str, size: int, minimum
     table["_rank"] = [rank(i, seed) for i in table["image_id"]]
     table = table.sort_values([scheme, "_rank"])
     counts = table[scheme].value_counts()
-    cumulative, reached = [], {c: 0 for c in counts.index}
-    for r in range(1, rounds + 1):
-        reached = {c: max(reached[c], q) for c, q in quotas(counts, r * size, minimum).items()}
-        cumulative.append(dict(reached))
+    # taken[r][c]: images of category c drawn by the end of round r+1 (never fewer than a round before)
+    taken = [quotas(counts, size, minimum)]
+    for r in range(2, rounds + 1):
+        taken.append({c: max(taken[-1][c], q) for c, q in quotas(counts, r * size, minimum).items()})
     parts = []
     for category, group in table.groupby(scheme, sort=True):
         n = len(group)
@@ -78,13 +78,13 @@ def stratified_design(predictions: pd.DataFrame, scheme: str, size: int, minimum
         drawn_in = np.zeros(n, dtype=int)
         round_probability = np.zeros(n)
         before = 0
-        for r, reached in enumerate(cumulative, start=1):
-            now = reached[category]
+        for r, by_category in enumerate(taken, start=1):
+            now = by_category[category]
             new = (position >= before) & (position < now)
             drawn_in[new] = r
             round_probability[new] = (now - before) / (n - before) if n > before else 0.0
             before = now
-        last, previous = cumulative[-1][category], cumulative[-2][category] if rounds > 1 else 0
+        last, previous = taken[-1][category], taken[-2][category] if rounds > 1 else 0
         round_probability[drawn_in == 0] = (last - previous) / (n - previous) if n > previous else 0.0
         parts.append(pd.DataFrame({"image_id": group["image_id"].to_numpy(), "stratum": category, "uncertainty": np.nan,
                                    "round": drawn_in, "round_probability": round_probability,
