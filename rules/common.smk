@@ -8,6 +8,7 @@ sys.path.insert(0, os.path.join(workflow.basedir, "scripts"))
 
 from imagecoding.config import (
     annotation_files,
+    asks_multimodal,
     check_config,
     check_schema,
     check_study,
@@ -40,9 +41,12 @@ ENSEMBLE = config["ensemble"]
 SIGNALS = ENSEMBLE["signals"] if ENSEMBLE["enabled"] else []
 CLASSIFY = ENSEMBLE["enabled"] and ENSEMBLE["classify"]
 CAPTIONS_BY_LLM = config["signals"]["captions"]["method"] == "llm"
+MULTIMODAL = asks_multimodal(config)
+ROUTED = bool(config["route"]["enabled"])
 LLM_TASKS = (
     (["frames"] if config["frames"]["enabled"] else [])
     + (["ensemble"] if CLASSIFY else [])
+    + (["multimodal"] if MULTIMODAL else [])
     + (["captions"] if "captions" in SIGNALS and CAPTIONS_BY_LLM else [])
 )
 ANNOTATIONS = annotation_files(config)
@@ -50,7 +54,7 @@ MAPPED_FRAMES = [
     s for s in config["consensus"]["frames"] if config["frames"]["enabled"]
 ]
 LEARNED = learns(config)
-CONSENSUS = CLASSIFY or LEARNED or bool(MAPPED_FRAMES)
+CONSENSUS = CLASSIFY or LEARNED or MULTIMODAL or bool(MAPPED_FRAMES)
 
 
 wildcard_constraints:
@@ -199,22 +203,44 @@ def ensemble_settings():
 
 
 def estimate_settings():
-    """llm_estimate prices what frames_code, ensemble_classify and LLM captions would ask."""
+    """llm_estimate prices what frames_code, ensemble_classify, multimodal_classify (routed or not) and LLM
+    captions would ask."""
     return pick(
         config,
         "frames",
         "ensemble",
+        "multimodal",
+        "route",
         "clip.schemes",
         "signals.captions",
         "posts.account_column",
         *image_settings(),
         *post_settings(),
+        *coder_settings(),
+        "validation.annotations",
     )
 
 
 def coder_settings():
     """How the human codes become one gold standard (validation/annotations.py study_gold)."""
     return ("validation.adjudicator", "validation.coders", "validation.check_coder")
+
+
+UNCERTAINTY_DESIGN = config["validation"]["design"] == "uncertainty"
+
+
+def design_settings():
+    """What the validation sample's design reads (validation/sample.py study_design)."""
+    return (
+        "clip.schemes",
+        "validation.scheme",
+        "validation.design",
+        "validation.round",
+        "validation.uniform_share",
+        "validation.sample_size",
+        "validation.min_per_category",
+        "validation.seed",
+    )
 
 
 def variable_settings():
@@ -227,6 +253,8 @@ def variable_settings():
         "ensemble.classify",
         "consensus.frames",
         "learned.enabled",
+        "multimodal.enabled",
+        "route.enabled",
         "validation.annotations",
     )
 
@@ -245,6 +273,43 @@ def ensemble_results():
 
 def learned_results():
     return ["results/learned"] if LEARNED else []
+
+
+def multimodal_results():
+    return ["results/llm/multimodal.parquet"] if MULTIMODAL else []
+
+
+def routing_results():
+    return ["results/routing"] if ROUTED else []
+
+
+def multimodal_outputs():
+    """The LLM's answers and its ledger; with routing also the routed codes, the curves and the summary."""
+    found = {
+        "table": "results/llm/multimodal.parquet",
+        "ledger": "results/llm/cost/multimodal.csv",
+    }
+    return found | ({"routing": directory("results/routing")} if ROUTED else {})
+
+
+def routing_inputs():
+    """What routing reads beside the images: the cheap methods, the human codes and the design that weights them."""
+    if not ROUTED:
+        return {}
+    return {
+        "scores": expand("results/clip/{scheme}.parquet", scheme=SCHEMES),
+        "learned": learned_results(),
+        "annotations": ANNOTATIONS,
+        "design": "results/validation/design.parquet",
+    }
+
+
+def multimodal_settings():
+    """The task's settings; with routing also what reading the codes and the cheap methods takes."""
+    keys = ["multimodal", "route", "clip.schemes", *image_settings(), *post_settings()]
+    if ROUTED:
+        keys += [*coder_settings(), "validation.annotations"]
+    return settings(*keys)
 
 
 def consensus_results():
@@ -267,6 +332,8 @@ def method_results(wildcards):
         "frames": frame_results(),
         "ensemble": ensemble_results(),
         "learned": learned_results(),
+        "multimodal": multimodal_results(),
+        "routing": routing_results(),
         "consensus": consensus_results(),
     }
 
@@ -323,10 +390,11 @@ def report_steps():
     steps += [Path(path).stem for path in model_weights() if "signals" in path]
     steps += ["ensemble_classify"] if CLASSIFY else []
     steps += ["learned_fit"] if LEARNED else []
+    steps += ["multimodal_classify"] if MULTIMODAL else []
     steps += ["consensus"] if CONSENSUS else []
     steps += ["llm_ledger"] if LLM_TASKS else []
     steps += ["validation_metrics"] if ANNOTATIONS else []
-    steps += ["validation_export", "estimates"]
+    steps += ["validation_design", "validation_export", "estimates"]
     found = {}
     for name in steps:
         proxy = getattr(rules, name)

@@ -33,6 +33,7 @@ rule consensus:
         schemes=[config["clip"]["schemes"][s] for s in SCHEMES],
         ensemble=ensemble_results(),
         learned=learned_results(),
+        multimodal=multimodal_results(),
         frames=frame_results() if MAPPED_FRAMES else [],
     output:
         tables=expand("results/consensus/{scheme}.parquet", scheme=SCHEMES),

@@ -22,8 +22,10 @@ rule llm_ledger:
 
 # Not part of `all`: `snakemake llm_estimate` prints what every enabled LLM task would request and
 # cost (frames_estimate and ensemble_estimate one task each), counting the cache; it sends nothing.
+# With routing it prints the multimodal LLM with and without it (the zero-shot and learned steps run first).
 rule llm_estimate:
     input:
+        **routing_inputs(),
         manifest="results/manifest.parquet",
         signals=signal_results() if CLASSIFY else [],
         posts=posts_table,

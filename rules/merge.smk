@@ -6,6 +6,8 @@ rule merge:
         signals=signal_results(),
         ensemble=ensemble_results(),
         learned=learned_results(),
+        multimodal=multimodal_results(),
+        routing=routing_results(),
         consensus=consensus_results(),
         posts=posts_table,
     output:

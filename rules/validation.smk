@@ -1,12 +1,35 @@
-# The sample for human coders goes out with every run, drawn with known probabilities (the design); their
-# codes, once validation.annotations names them, come back as metrics weighted to the corpus on every run after.
+# The sample for human coders goes out with every run, drawn with known probabilities (the design, from
+# code-free methods only); their codes, once validation.annotations names them, come back as metrics weighted
+# to the corpus on every run after.
+
+
+rule validation_design:
+    input:
+        manifest="results/manifest.parquet",
+        scores=expand("results/clip/{scheme}.parquet", scheme=SCHEMES),
+        ensemble=ensemble_results() if UNCERTAINTY_DESIGN else [],
+    output:
+        design="results/validation/design.parquet",
+    log:
+        "logs/validation/design.log",
+    conda:
+        "../envs/core.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    params:
+        settings=settings(*design_settings()),
+        code=code("validation_design"),
+    script:
+        "../scripts/validation_design.py"
 
 
 rule validation_export:
     input:
         unpack(method_results),
-    output:
         design="results/validation/design.parquet",
+    output:
         sample="results/validation/sample.csv",
         tasks="results/validation/label_studio/tasks.json",
         labeling_config="results/validation/label_studio/labeling_config.xml",
@@ -21,13 +44,7 @@ rule validation_export:
         runtime=30,
     params:
         settings=settings(
-            "validation.scheme",
-            "validation.design",
             "validation.round",
-            "validation.uniform_share",
-            "validation.sample_size",
-            "validation.min_per_category",
-            "validation.seed",
             "validation.label_studio",
             "images.root",
             *variable_settings(),

@@ -18,6 +18,7 @@ from imagecoding.schemes import load_scheme
 config = snakemake.params.settings
 schemes = sorted(config["clip"]["schemes"])
 ensemble = pd.read_parquet(snakemake.input.ensemble[0]) if snakemake.input.ensemble else None
+multimodal = pd.read_parquet(snakemake.input.multimodal[0]) if snakemake.input.multimodal else None
 frames = pd.read_parquet(snakemake.input.frames[0]) if snakemake.input.frames else None
 learned = Path(snakemake.input.learned[0]) if snakemake.input.learned else None
 mapping = config["consensus"]["frames"]
@@ -30,9 +31,10 @@ for scheme_name, scores_path, output in zip(schemes, snakemake.input.scores, sna
         table = pd.read_parquet(learned / f"{scheme_name}.parquet")
         if len(table):
             methods["learned"] = table.set_index("image_id")[scheme_name]
-    if ensemble is not None:
-        answered = ensemble[ensemble["status"].isin(CODED)]
-        methods["ensemble"] = answered.set_index("image_id")[scheme_name]
+    for name, table in (("ensemble", ensemble), ("multimodal", multimodal)):
+        if table is not None:  # the multimodal LLM votes where it was asked (all images, or those routing sent)
+            answered = table[table["status"].isin(CODED)]
+            methods[name] = answered.set_index("image_id")[scheme_name]
     if frames is not None and scheme_name in mapping:
         rule = mapping[scheme_name]
         methods["frames"] = frames_as_scheme(frames, rule["variable"], rule["values"], list(scheme.categories))

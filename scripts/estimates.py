@@ -2,6 +2,7 @@
 naive, human-only and prediction-powered; and the per-image table R's dsl takes."""
 
 import logging
+from dataclasses import replace
 
 from imagecoding.job_log import log_to
 
@@ -22,6 +23,10 @@ from imagecoding.validation.variables import as_code, coded_variables_of
 config, inputs, outputs = snakemake.params.settings, snakemake.input, snakemake.output
 settings, posts_settings = config["estimates"], config["posts"]
 variables = coded_variables_of(config)
+if config["route"]["enabled"]:
+    # Routing asks the LLM about the coded and the unsure images only: its share over them would describe neither
+    # the corpus nor a sample of it. The routed codes cover every image and stand for it.
+    variables = [replace(v, methods=tuple(m for m in v.methods if m != "multimodal")) for v in variables]
 predictions = rule_predictions(variables, inputs)
 manifest = pd.read_parquet(inputs.manifest)
 design = pd.read_parquet(inputs.design)

@@ -18,6 +18,16 @@ for task in snakemake.params.tasks:
         from imagecoding.tasks.frames import frames_run
 
         run = frames_run(config, manifest, posts, need_client=False)
+    elif task == "multimodal":
+        from imagecoding.routing.run import RouteSettings, route, routing_estimate, study_inputs
+        from imagecoding.tasks.multimodal import multimodal_run
+
+        run = multimodal_run(config, manifest, posts, need_client=False)
+        settings = RouteSettings.from_config(config["route"])
+        if settings.enabled:
+            cheap, gold, weights, valid = study_inputs(config, snakemake.input, manifest)
+            reports.append(routing_estimate(run, route(run, cheap, gold, weights, valid, settings, ask=False)))
+            continue
     elif task == "ensemble":
         from imagecoding.tasks.ensemble import ensemble_run
 
@@ -29,6 +39,7 @@ for task in snakemake.params.tasks:
 
         run = captions_run(config, decodable_images(manifest, config["images"]["root"]), need_client=False)
     reports.append(run.estimate())
-report = "\n\n".join(reports) or "No LLM task is enabled (frames.enabled, ensemble.enabled, signals.captions.method: llm)."
+report = "\n\n".join(reports) or ("No LLM task is enabled (frames.enabled, ensemble.enabled, multimodal.enabled, "
+                                   "route.enabled, signals.captions.method: llm).")
 logging.info("%s", report)
 print(report, flush=True)  # the terminal: this rule exists to be read

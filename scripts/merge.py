@@ -14,8 +14,9 @@ from imagecoding.learn.probe import learned_for_merge
 from imagecoding.merge import merge_posts, per_file_results
 from imagecoding.outputs import write_csv, write_parquet
 from imagecoding.posts import read_posts
+from imagecoding.routing.run import routed_for_merge
 from imagecoding.signals.run import signal_for_merge
-from imagecoding.tasks.ensemble import ensemble_for_merge
+from imagecoding.tasks.ensemble import scheme_answers_for_merge
 from imagecoding.tasks.frames import frames_for_merge
 
 config = snakemake.params.settings
@@ -25,7 +26,10 @@ manifest = pd.read_parquet(snakemake.input.manifest)
 tables = [pd.read_parquet(path) for path in snakemake.input.scores]
 tables += [frames_for_merge(pd.read_parquet(path)) for path in snakemake.input.frames]
 tables += [signal_for_merge(pd.read_parquet(path), Path(path).stem) for path in snakemake.input.signals]
-tables += [ensemble_for_merge(pd.read_parquet(path), schemes) for path in snakemake.input.ensemble]
+tables += [scheme_answers_for_merge(pd.read_parquet(path), schemes) for path in snakemake.input.ensemble]
+tables += [scheme_answers_for_merge(pd.read_parquet(path), schemes, "multimodal") for path in snakemake.input.multimodal]
+for folder in map(Path, snakemake.input.routing):
+    tables += [routed_for_merge(pd.read_parquet(folder / f"{scheme}.parquet"), scheme) for scheme in schemes]
 for folder in map(Path, snakemake.input.learned):
     tables += [learned_for_merge(pd.read_parquet(path), path.stem) for path in sorted(folder.glob("*.parquet"))]
 consensus = [path for path in snakemake.input.consensus if path.endswith(".parquet")]

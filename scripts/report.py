@@ -75,6 +75,14 @@ signals = {Path(path).stem: pd.read_parquet(path) for path in inputs.signals}
 ensemble = pd.read_parquet(inputs.ensemble[0]) if inputs.ensemble else None
 if ensemble is not None:
     provenance["ensemble"] = {"prompt": file_record(config["ensemble"]["prompt"]), **llm_record("ensemble_classify")}
+multimodal = pd.read_parquet(inputs.multimodal[0]) if inputs.multimodal else None
+if multimodal is not None:
+    provenance["multimodal"] = {"prompt": file_record(config["multimodal"]["prompt"]), **llm_record("multimodal_classify")}
+routing = None
+if inputs.routing:
+    from imagecoding.report.routing import routing_view
+
+    routing = routing_view(inputs.routing[0])
 consensus_paths = [p for p in inputs.consensus if p.endswith(".parquet")]
 consensus = {Path(p).stem: pd.read_parquet(p) for p in consensus_paths}
 agreement = pd.read_csv(next(p for p in inputs.consensus if p.endswith(".csv"))) if consensus else None
@@ -116,5 +124,7 @@ index = build_report(
     validation=validation,
     learned=learned,
     estimates=estimates,
+    multimodal=multimodal,
+    routing=routing,
 )
 logging.info("report written to %s", index)

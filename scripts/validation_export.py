@@ -1,9 +1,8 @@
-"""Snakemake entry for rule validation_export: the sampling design over every image, and this round's sample as
-Label Studio tasks and as a coding sheet, each image with its probabilities."""
+"""Snakemake entry for rule validation_export: this round's sample of the design as Label Studio tasks and as a
+coding sheet, each image with its probabilities and every method's codes."""
 
 import logging
 import os
-from pathlib import Path
 
 from imagecoding.job_log import log_to
 
@@ -12,31 +11,21 @@ log_to(snakemake.log[0])
 import pandas as pd
 
 from imagecoding.manifest import distinct_decodable
-from imagecoding.outputs import write_csv, write_json, write_parquet, write_text
+from imagecoding.outputs import write_csv, write_json, write_text
 from imagecoding.posts import absolute_path
 from imagecoding.validation.labelstudio import default_document_root, image_url, labeling_config, tasks
 from imagecoding.validation.predictions import rule_predictions
-from imagecoding.validation.sample import margin_uncertainty, round_sample, stratified_design, uncertainty_design
+from imagecoding.validation.sample import round_sample
 from imagecoding.validation.variables import coded_variables_of
 
 config, inputs, outputs = snakemake.params.settings, snakemake.input, snakemake.output
 settings = config["validation"]
 variables = coded_variables_of(config)
-scheme = settings["scheme"] or sorted(config["clip"]["schemes"])[0]
 predictions = rule_predictions(variables, inputs)
 manifest = pd.read_parquet(inputs.manifest)
 paths = distinct_decodable(manifest).set_index("image_id")["path"]
 round_number = settings["round"]
-if settings["design"] == "uncertainty":
-    # Only code-free methods: the design must not move when codes arrive, or earlier rounds' probabilities lie.
-    scores = pd.read_parquet(next(p for p in inputs.scores if Path(p).stem == scheme))
-    others = [predictions["ensemble"][scheme]] if scheme in predictions.get("ensemble", {}) else []
-    design = uncertainty_design(margin_uncertainty(scores, scheme, others), settings["sample_size"],
-                                settings["uniform_share"], settings["seed"], round_number)
-else:
-    strata = predictions["clip"][scheme].rename(scheme).reset_index()
-    design = stratified_design(strata, scheme, settings["sample_size"], settings["min_per_category"], settings["seed"],
-                               round_number)
+design = pd.read_parquet(inputs.design)
 sample = round_sample(design, round_number)
 sample["path"] = sample["image_id"].map(paths)
 root = config["images"]["root"]
@@ -53,11 +42,10 @@ by_method = {
 }
 probabilities = sample["inclusion_probability"]
 logging.info("round %d of the %s design: %d images (%d drawn in all rounds), inclusion probabilities %.4g to %.4g; "
-             "per predicted %s:\n%s", round_number, settings["design"], len(sample), int((design["round"] > 0).sum()),
-             probabilities.min() if len(sample) else 0, probabilities.max() if len(sample) else 0, scheme,
+             "per stratum:\n%s", round_number, settings["design"], len(sample), int((design["round"] > 0).sum()),
+             probabilities.min() if len(sample) else 0, probabilities.max() if len(sample) else 0,
              sample["stratum"].value_counts().to_string())
 DRAWN = ["round", "round_probability", "inclusion_probability"]
-write_parquet(design, outputs.design)
 write_csv(sample[["image_id", "path", "stratum", "url", *DRAWN]], outputs.sample)
 write_json(outputs.tasks, tasks(sample.to_dict("records"), by_method, extra=DRAWN))
 write_text(outputs.labeling_config, labeling_config(variables))

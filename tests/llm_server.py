@@ -50,15 +50,18 @@ class FakeLLM:
         retry_after: float = 0.05,
         text_only: tuple[str, ...] = (),
         varied: bool = False,
+        decide=None,
     ):
         """`schemas`: the answer schemas requests may carry (the first answers schema-less requests);
-        `text_only`: schema names whose requests must carry no image; `varied`: enum answers differ by subject."""
+        `text_only`: schema names whose requests must carry no image; `varied`: enum answers differ by subject;
+        `decide(jpeg, answer)`: the answer to an image request, from its pixels and the schema's default answer."""
         self.schemas = list(schemas)
         self.latency = latency
         self.expect_schema = expect_schema
         self.retry_after = retry_after
         self.text_only = set(text_only)
         self.varied = varied
+        self.decide = decide
         self.script: dict[str, list[str]] = defaultdict(list)
         self.text_script: list[tuple[str, list[str]]] = []
         self.log: list[dict] = []
@@ -131,6 +134,8 @@ class FakeLLM:
         pick = int(hashlib.sha256((image or text).encode()).hexdigest(), 16) if self.varied else 0
         free_text = INJECTED_ANSWER if behaviour == "inject" else "VOTE"  # "inject": markup in every free-text field
         answer = answer_from_schema((schema or {}).get("schema") or self.schemas[0], pick, free_text)
+        if self.decide is not None and image:
+            answer = self.decide(self._last_image(body), answer)
         content, refusal = json.dumps(answer), None
         if behaviour == "fenced":
             content = f"Here is the coding:\n```json\n{json.dumps(answer, indent=2)}\n```"

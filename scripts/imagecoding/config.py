@@ -43,6 +43,7 @@ BUNDLED_FILES = [
     ("frames", "codebook"),
     ("frames", "prompt"),
     ("ensemble", "prompt"),
+    ("multimodal", "prompt"),
     ("signals", "tags", "vocabulary"),
     ("signals", "captions", "prompt"),
 ]
@@ -113,6 +114,7 @@ def config_problems(config: dict, uses_conda: bool = False) -> list[str]:
     problems += model_file_problems(config, "clip")
     problems += frames_problems(config)
     problems += ensemble_problems(config, uses_conda)
+    problems += multimodal_problems(config)
     problems += consensus_problems(config)
     problems += validation_problems(config)
     problems += [
@@ -251,6 +253,34 @@ def consensus_problems(config: dict) -> list[str]:
                 problems.append(f"{where}.values: '{value}' is not a value of {rule['variable']} ({', '.join(variable.values)}).")
             if category not in categories:
                 problems.append(f"{where}.values.{value}: '{category}' is not a category of {scheme_name} ({', '.join(categories)}).")
+    return problems
+
+
+def asks_multimodal(config: dict) -> bool:
+    """The multimodal LLM runs when it is enabled, and when routing needs it."""
+    return bool(config["multimodal"]["enabled"] or config["route"]["enabled"])
+
+
+def multimodal_problems(config: dict) -> list[str]:
+    """The multimodal task's prompt renders with the schemes, and its key is there, before anything runs."""
+    if not asks_multimodal(config):
+        return []
+    settings = config["multimodal"]
+    problems = llm_key_problems(config)
+    if not Path(settings["prompt"]).is_file():
+        problems.append(f"multimodal.prompt: no prompt template at '{settings['prompt']}'; copy config/prompts/multimodal.j2.")
+    else:
+        from jinja2 import TemplateError
+
+        from .tasks.prompts import render_prompt
+
+        try:
+            render_prompt(settings["prompt"], schemes=[{"name": "scheme", "categories": [("Category", ["a phrase"])]}])
+        except TemplateError as exc:
+            problems.append(f"multimodal.prompt: the template '{settings['prompt']}' does not render with the schemes: "
+                            f"{exc}. It is given `schemes` (each with name and categories, a list of (category, phrases)).")
+    if settings.get("filters") and not config["posts"].get("path"):
+        problems.append("multimodal.filters: filtering on post columns needs a posts table; set posts.path.")
     return problems
 
 

@@ -10,7 +10,7 @@ import pandas as pd
 from .llm.task import CODED
 from .agreement import cohen_kappa, percent_agreement
 
-METHODS = ("clip", "learned", "ensemble", "frames")
+METHODS = ("clip", "learned", "ensemble", "multimodal", "frames")
 
 
 def frames_as_scheme(frames: pd.DataFrame, variable: str, values: dict[str, str], categories: list[str]) -> pd.Series:

@@ -156,7 +156,8 @@ def dsl_input(predictions: dict[str, dict[str, pd.Series]], gold: dict[str, pd.S
     return table.reset_index()
 
 
-CHART_ORDER = ("learned", "consensus", "ensemble", "frames", "clip")  # the study's codes first, zero-shot last
+# The routed result first (it is what a routed study publishes), then the study's codes, zero-shot last.
+CHART_ORDER = ("routed", "learned", "multimodal", "consensus", "ensemble", "frames", "clip")
 
 
 def charted_methods(variables, predictions: dict[str, dict[str, pd.Series]], wanted: str | None = None) -> dict[str, str]:

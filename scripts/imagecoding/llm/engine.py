@@ -109,9 +109,13 @@ class Engine:
             for key, e in found.items()
         }
 
-    def answer(self, task: Task, requests: list[Request], progress=None) -> dict[str, Outcome]:
-        """An outcome for every request: from the cache, or asked now within the budget."""
-        budget = self.budget(task)
+    def answer(self, task: Task, requests: list[Request], progress=None, budget: Budget | None = None) -> dict[str, Outcome]:
+        """An outcome for every request: from the cache, or asked now within the budget.
+
+        A step that asks in phases (routing: the coded images, then the uncertain rest) passes one `budget` to
+        every phase, so llm.max_cost_usd caps the step's whole spending.
+        """
+        budget = budget or self.budget(task)
         if self.mode == "batch":
             from .batch import run_batch
 

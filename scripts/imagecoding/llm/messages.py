@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import base64
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..images import DEFAULT_MAX_PIXELS, upload_jpeg
+from ..images import DEFAULT_MAX_PIXELS, ImageProblem, upload_jpeg
 from .settings import LLMSettings
+from .task import InputUnavailable
 
 DETAIL_SIDES = {"low": 512, "high": 1024, "auto": 1024}
 IMAGE_TOKENS_LOW = 85  # OpenAI's fixed cost of a low-detail image
@@ -33,6 +35,18 @@ class UploadSettings:
     def part(self, path: str | Path) -> dict:
         """The image as a message part: resized, re-encoded without EXIF (raises ImageProblem)."""
         return image_part(upload_jpeg(path, self.side, self.max_pixels), self.detail)
+
+    def request_part(self, path: str | Path) -> dict:
+        """The image part of one request; an image that does not load is that row's status, not the run's end."""
+        try:
+            return self.part(path)
+        except ImageProblem as problem:
+            raise InputUnavailable("image_failed", f"{problem.status}: {problem.detail}") from None
+
+    def image_tokens(self) -> float:
+        """Prompt tokens of one uploaded image, by OpenAI's tile rule."""
+        tiles = math.ceil(self.side / 512) ** 2
+        return IMAGE_TOKENS_LOW if self.detail == "low" else IMAGE_TOKENS_LOW + 170 * tiles
 
 
 def response_format(settings: LLMSettings, schema: dict, name: str) -> dict | None:

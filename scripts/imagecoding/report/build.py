@@ -73,22 +73,26 @@ def build_report(
     validation: dict | None = None,
     learned: list[dict] | None = None,
     estimates: dict | None = None,
+    multimodal: pd.DataFrame | None = None,
+    routing: dict | None = None,
 ) -> Path:
     """Render the report folder and return the path of its index.html.
 
     `signals` maps a signal's name to its table, `consensus` a scheme to its consensus table;
     `agreement` is consensus/agreement.csv; `validation` the view of report.validation, `learned` that of
-    report.learned, `estimates` that of report.estimates. Each adds its
+    report.learned, `estimates` that of report.estimates, `multimodal` the multimodal LLM's table, `routing` the
+    view of report.routing. Each adds its
     section when given; without human codes the validation section says how to get them.
     """
     with atomic_directory(out_dir) as folder:  # a failed write leaves the previous report as it was
         _render(folder, manifest, merged, schemes, failures, provenance, root, settings, workers, check_sample,
-                frames, signals, ensemble, consensus, agreement, validation, learned, estimates)
+                frames, signals, ensemble, consensus, agreement, validation, learned, estimates, multimodal, routing)
     return Path(out_dir) / "index.html"
 
 
 def _render(out_dir, manifest, merged, schemes, failures, provenance, root, settings, workers, check_sample,
-            frames, signals, ensemble, consensus, agreement, validation, learned=None, estimates=None) -> None:
+            frames, signals, ensemble, consensus, agreement, validation, learned=None, estimates=None, multimodal=None,
+            routing=None) -> None:
     rng = np.random.default_rng(settings.seed)
     views = [scheme_view(result, merged, settings, rng) for result in schemes]
     checks = {result.name: right_wrong_items(result, check_sample, rng) for result in schemes}
@@ -107,10 +111,10 @@ def _render(out_dir, manifest, merged, schemes, failures, provenance, root, sett
         for variable in frames_section["variables"]:
             for row in variable["rows"]:
                 wanted.update(row["sample"])
-    ensemble_section = None
-    if ensemble is not None:
-        categories = {r.name: r.categories for r in schemes}
-        ensemble_section = ensemble_view(ensemble, categories, first_path.to_dict(), settings.max_failures)
+    categories = {r.name: r.categories for r in schemes}
+    ensemble_section, multimodal_section = (
+        None if table is None else ensemble_view(table, categories, first_path.to_dict(), settings.max_failures)
+        for table in (ensemble, multimodal))
     consensus_sections = []
     for scheme, table in (consensus or {}).items():
         section = consensus_view(scheme, table, agreement, max(1, settings.samples_per_category), rng)
@@ -149,6 +153,8 @@ def _render(out_dir, manifest, merged, schemes, failures, provenance, root, sett
         "frames": frames_section,
         "signals": signals_view(signals) if signals else None,
         "ensemble": ensemble_section,
+        "multimodal": multimodal_section,
+        "routing": routing,
         "consensus": consensus_sections,
         "notes": image_notes(merged, [r.name for r in schemes]),
         "validation": validation,

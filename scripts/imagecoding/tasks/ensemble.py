@@ -93,6 +93,30 @@ def image_texts(
     return texts
 
 
+class SchemeAnswers:
+    """The schemes as an answer: per scheme a category and a reason, checked as a codebook and named as in
+    clip/<scheme>.parquet (the category under the scheme's own name). The ensemble's and the multimodal LLM's."""
+
+    def __init__(self, schemes: list[Scheme], reason_max_length: int = 200):
+        self.codebook = scheme_codebook(schemes, reason_max_length)
+        self.schema = self.codebook.json_schema()
+        self.rename = {}
+        for scheme in schemes:
+            self.rename[f"{scheme.name}_category"] = scheme.name
+            self.rename[f"{scheme.name}_reason"] = f"{scheme.name}_reason"
+        self.columns = list(self.rename.values())
+        # What prompts show: each scheme's name and its categories with their phrases.
+        self.view = [{"name": s.name, "categories": [(c, s.phrases_of(c)) for c in s.categories]} for s in schemes]
+
+    def check(self, answer) -> tuple[dict, list[str]]:
+        values, problems = self.codebook.check_answer(answer)
+        return {self.rename[column]: value for column, value in values.items()}, problems
+
+    def answer_length(self) -> float:
+        """Characters of a typical answer: half the reason allowance per scheme."""
+        return len(self.view) * (self.codebook.groups[0].variables[1].max_length or 200) / 2
+
+
 class EnsembleTask:
     """One text-only request per image; its key hashes the image's texts, so new signals mean a new question."""
 
@@ -102,17 +126,11 @@ class EnsembleTask:
         self.schemes = schemes
         self.prompt = prompt
         self.settings = settings
-        self.codebook = scheme_codebook(schemes, reason_max_length)
-        self.schema = self.codebook.json_schema()
-        # Table columns: the category under the scheme's own name, as in clip/<scheme>.parquet.
-        self.rename = {}
-        for scheme in schemes:
-            self.rename[f"{scheme.name}_category"] = scheme.name
-            self.rename[f"{scheme.name}_reason"] = f"{scheme.name}_reason"
-        self.columns = list(self.rename.values())
+        self.answers = SchemeAnswers(schemes, reason_max_length)
+        self.schema = self.answers.schema
+        self.columns = self.answers.columns
         self.dtypes: dict[str, str] = {}
-        view = [{"name": s.name, "categories": [(c, s.phrases_of(c)) for c in s.categories]} for s in schemes]
-        self.instructions = prompt.render("instructions", schemes=view)
+        self.instructions = prompt.render("instructions", schemes=self.answers.view)
         self.digest = request_digest(settings, {"instructions": self.instructions, "template": prompt.path.read_text()}, self.schema)
 
     def requests(self, texts: dict[str, dict]) -> list[Request]:
@@ -139,14 +157,12 @@ class EnsembleTask:
         return request_body(self.settings, messages, self.schema, "ensemble")
 
     def check(self, answer) -> tuple[dict, list[str]]:
-        values, problems = self.codebook.check_answer(answer)
-        return {self.rename[column]: value for column, value in values.items()}, problems
+        return self.answers.check(answer)
 
     def estimated_tokens(self) -> tuple[float, float]:
         schema = len(json.dumps(self.schema)) if self.settings.structured_output == "json_schema" else 0
         signals = 600  # characters of caption, objects, tags and OCR text of a typical post image
-        answer = len(self.schemes) * (self.codebook.groups[0].variables[1].max_length or 200) / 2
-        return (len(self.instructions) + schema + signals) / 4, min(self.settings.max_tokens, answer / 3 + 20)
+        return (len(self.instructions) + schema + signals) / 4, min(self.settings.max_tokens, self.answers.answer_length() / 3 + 20)
 
 
 def ensemble_run(
@@ -174,7 +190,7 @@ def ensemble_run(
     return LLMRun(task, task.requests(texts), engine)
 
 
-def ensemble_for_merge(table: pd.DataFrame, schemes: list[str]) -> pd.DataFrame:
-    """Categories and reasons with an ensemble_ prefix, plus its status, error and cost."""
+def scheme_answers_for_merge(table: pd.DataFrame, schemes: list[str], method: str = "ensemble") -> pd.DataFrame:
+    """Categories and reasons prefixed with the method (ensemble_, multimodal_), plus its status, error and cost."""
     columns = ["image_id", *[c for s in schemes for c in (s, f"{s}_reason")], "status", "error", "cost_usd"]
-    return table[columns].rename(columns={c: f"ensemble_{c}" for c in columns if c != "image_id"})
+    return table[columns].rename(columns={c: f"{method}_{c}" for c in columns if c != "image_id"})

@@ -3,22 +3,20 @@
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import pandas as pd
 
-from ..images import ImageProblem, file_sha256, upload_jpeg
+from ..images import file_sha256, upload_jpeg
 from ..llm.engine import Engine
-from ..llm.messages import DETAIL_SIDES, IMAGE_TOKENS_LOW, UploadSettings, image_part, request_body
-from ..llm.request_keys import request_digest, request_key
+from ..llm.messages import DETAIL_SIDES, UploadSettings, image_part, request_body
+from ..llm.request_keys import request_digest
 from ..llm.settings import LLMSettings
 from ..llm.task import InputUnavailable, Request
-from ..posts import absolute_path
 from .codebook import Codebook, load_codebook
 from .prompts import render_prompt
 from .run import LLMRun
-from .selection import posts_with_images, select_images
+from .selection import image_requests, posts_with_images, select_images
 
 class FrameTask:
     """Requests for one codebook, prompt and upload setting; the cache key needs no image bytes."""
@@ -48,19 +46,12 @@ class FrameTask:
         self.digest = request_digest(settings, shared, self.schema)
 
     def requests(self, images: pd.DataFrame, root: str | Path) -> list[Request]:
-        """One request per image; the image's content hash stands for its bytes in the key."""
-        return [
-            Request(request_key(self.digest, image_id), image_id, str(absolute_path(path, root)))
-            for image_id, path in zip(images["image_id"], images["path"])
-        ]
+        return image_requests(self.digest, images, root)
 
     def body(self, request: Request) -> dict:
         content: list[dict] = [{"type": "text", "text": self.prompt}, *self.example_parts]
         content.append({"type": "text", "text": "The image to code:"})
-        try:
-            content.append(self.upload.part(request.source))
-        except ImageProblem as problem:
-            raise InputUnavailable("image_failed", f"{problem.status}: {problem.detail}") from None
+        content.append(self.upload.request_part(request.source))
         return request_body(self.settings, [{"role": "user", "content": content}], self.schema, self.codebook.name)
 
     def input_problem(self, request: Request) -> InputUnavailable | None:
@@ -72,8 +63,7 @@ class FrameTask:
     def estimated_tokens(self) -> tuple[float, float]:
         text = len(self.prompt) + (len(json.dumps(self.schema)) if self.settings.structured_output == "json_schema" else 0)
         images = 1 + len(self.examples)
-        tiles = math.ceil(self.upload.side / 512) ** 2
-        image_tokens = IMAGE_TOKENS_LOW if self.upload.detail == "low" else IMAGE_TOKENS_LOW + 170 * tiles
+        image_tokens = self.upload.image_tokens()
         # an answer of typical length: the first value of each categorical variable, a short token otherwise
         answer = {g.name: {v.name: next(iter(v.values), 0) for v in g.variables} for g in self.codebook.groups}
         return text / 4 + images * image_tokens, min(self.settings.max_tokens, len(json.dumps(answer)) / 3)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from ..llm.engine import Engine, answers_table, cost_ledger
-from ..llm.task import Request, Task
+from ..llm.task import ANSWERED, Request, Task
 from ..outputs import write_csv, write_parquet
 from ..posts import read_posts
 from ..tuning import from_resources
@@ -26,7 +26,11 @@ class LLMRun:
 
     def execute(self, progress=None) -> pd.DataFrame:
         outcomes = self.engine.answer(self.task, self.requests, progress)
-        table = answers_table(self.task, self.requests, outcomes, self.engine.settings.model)
+        return self.table(self.requests, outcomes)
+
+    def table(self, requests: list[Request], outcomes: dict) -> pd.DataFrame:
+        """The checked answers of `requests`, logged with what came from the cache, what was paid and what was skipped."""
+        table = answers_table(self.task, requests, outcomes, self.engine.settings.model)
         new = table[~table["cached"] & (table["cost_usd"] > 0)]
         log.info(
             "%s: %d answers from the cache, %d new for $%.4f; status counts:\n%s",
@@ -45,9 +49,19 @@ class LLMRun:
         write_parquet(table, table_path)
         write_csv(cost_ledger(table, self.task.name), ledger_path)
 
-    def estimate(self) -> str:
-        estimate = self.engine.estimate(self.task, self.requests)
+    def estimate(self, requests: list[Request] | None = None) -> str:
+        estimate = self.engine.estimate(self.task, self.requests if requests is None else requests)
         return estimate.text(self.engine.settings, self.engine.max_cost_usd)
+
+    def cost_per_answer(self, table: pd.DataFrame | None = None) -> float:
+        """US dollars one answer costs: the mean of those paid for in `table` (the ledger's measure), else the
+        engine's estimate from the cache's token means or the task's guess."""
+        if table is not None:
+            paid = table[table["status"].isin(ANSWERED) & (table["cost_usd"] > 0)]
+            if len(paid):
+                return float(paid["cost_usd"].mean())
+        prompt, completion = self.engine.tokens_per_request(self.task)
+        return self.engine.settings.price.cost(prompt, completion, self.engine.mode == "batch")
 
 
 def llm_settings(params, resources) -> dict:

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import pandas as pd
 
+from ..llm.request_keys import request_key
+from ..llm.task import Request
 from ..manifest import distinct_decodable
 from ..merge import merge_posts
+from ..posts import absolute_path
 
 
 def posts_with_images(config: dict, manifest: pd.DataFrame, posts: pd.DataFrame | None) -> pd.DataFrame | None:
@@ -46,3 +49,11 @@ def select_images(
     if sample is not None and sample < len(usable):
         usable = usable.sample(n=sample, random_state=seed)
     return usable.sort_values("image_id").reset_index(drop=True)
+
+
+def image_requests(digest: str, images: pd.DataFrame, root) -> list[Request]:
+    """One request per image of a multimodal task; the image's content hash stands for its bytes in the key."""
+    return [
+        Request(request_key(digest, image_id), image_id, str(absolute_path(path, root)))
+        for image_id, path in zip(images["image_id"], images["path"])
+    ]

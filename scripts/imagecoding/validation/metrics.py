@@ -11,7 +11,9 @@ import pandas as pd
 from ..agreement import cohen_kappa, percent_agreement
 
 METRIC_COLUMNS = ["method", "variable", "against", "metric", "class", "value", "ci_low", "ci_high", "n"]
-METHOD_NAMES = {"clip": "CLIP", "learned": "The learned classifier", "ensemble": "The ensemble", "consensus": "The consensus of methods", "frames": "Frame coding"}
+METHOD_NAMES = {"clip": "CLIP", "learned": "The learned classifier", "ensemble": "The ensemble",
+                "multimodal": "The multimodal LLM", "routed": "Routing (the LLM where the cheap method is unsure)",
+                "consensus": "The consensus of methods", "frames": "Frame coding"}
 
 
 def _row(method, variable, against, metric, value, n, low=np.nan, high=np.nan, category=None) -> dict:

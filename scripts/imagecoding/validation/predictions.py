@@ -18,10 +18,13 @@ def method_predictions(
     frames: str | None = None,
     consensus: dict[str, str] | None = None,
     learned: str | None = None,
+    multimodal: str | None = None,
+    routing: str | None = None,
 ) -> dict[str, dict[str, pd.Series]]:
     """method -> variable -> Series(image_id -> value); paths: scheme -> clip/<scheme>.parquet and the others.
 
     `learned` is the learner's folder: on coded images its codes are out of fold, so its metrics are honest.
+    `routing` is results/routing: the routed code of every image, the LLM's where it decided.
     """
     out: dict[str, dict[str, pd.Series]] = {}
     names = {v.name for v in variables}
@@ -32,11 +35,16 @@ def method_predictions(
 
     for scheme, path in scores.items():
         put("clip", scheme, pd.read_parquet(path), scheme)
-    if ensemble:
-        table = pd.read_parquet(ensemble)
-        table = table[table["status"].isin(CODED)]
-        for scheme in scores:
-            put("ensemble", scheme, table, scheme)
+    for method, path in (("ensemble", ensemble), ("multimodal", multimodal)):
+        if path:
+            table = pd.read_parquet(path)
+            table = table[table["status"].isin(CODED)]
+            for scheme in scores:
+                put(method, scheme, table, scheme)
+    for scheme in scores if routing else []:
+        path = Path(routing) / f"{scheme}.parquet"
+        if path.is_file():
+            put("routed", scheme, pd.read_parquet(path), "routed")
     for scheme, path in (consensus or {}).items():
         put("consensus", scheme, pd.read_parquet(path), "majority")
     for variable in sorted(names) if learned else []:
@@ -56,9 +64,10 @@ def method_predictions(
 
 def rule_predictions(variables: list[CodedVariable], inputs) -> dict[str, dict[str, pd.Series]]:
     """method_predictions from a validation rule's inputs: `scores` (clip/<scheme>.parquet), and `ensemble`,
-    `frames`, `learned` (its folder) and `consensus` (consensus/<scheme>.parquet beside agreement.csv), each
-    empty when that step is off."""
+    `frames`, `learned` (its folder), `multimodal`, `routing` (its folder) and `consensus` (consensus/<scheme>.parquet
+    beside agreement.csv), each empty when that step is off."""
     scores = {Path(p).stem: p for p in inputs.scores}
     consensus = {Path(p).stem: p for p in inputs.consensus if p.endswith(".parquet")}
     return method_predictions(variables, scores, next(iter(inputs.ensemble), None), next(iter(inputs.frames), None),
-                              consensus, next(iter(inputs.learned), None))
+                              consensus, next(iter(inputs.learned), None), next(iter(inputs.multimodal), None),
+                              next(iter(inputs.routing), None))

@@ -152,6 +152,17 @@ def margin_uncertainty(scores: pd.DataFrame, scheme: str, others: list[pd.Series
     return pd.DataFrame({"image_id": table.index, "stratum": table[scheme].to_numpy(), "uncertainty": u.to_numpy()})
 
 
+def study_design(settings: dict, scheme: str, scores: pd.DataFrame, others: list[pd.Series] = ()) -> pd.DataFrame:
+    """The design of a study's `validation` block over every image: stratified by zero-shot's category of `scheme`,
+    or by uncertainty, where `others` are code-free methods' codes of the scheme (the ensemble's)."""
+    if settings["design"] == "uncertainty":
+        return uncertainty_design(margin_uncertainty(scores, scheme, others), settings["sample_size"],
+                                  settings["uniform_share"], settings["seed"], settings["round"])
+    strata = scores.drop_duplicates("image_id").dropna(subset=[scheme])[["image_id", scheme]]
+    return stratified_design(strata, scheme, settings["sample_size"], settings["min_per_category"], settings["seed"],
+                             settings["round"])
+
+
 def round_sample(design: pd.DataFrame, round_number: int) -> pd.DataFrame:
     """The images of one round, with their probabilities."""
     return design[design["round"] == round_number].reset_index(drop=True)

@@ -11,17 +11,19 @@ class CodedVariable:
 
     name: str  # the scheme's name, or the codebook's Group_Variable column
     values: tuple[str, ...]
-    methods: tuple[str, ...]  # clip, learned, ensemble, consensus for schemes; frames, learned for codebook variables
+    methods: tuple[str, ...]  # clip, learned, ensemble, multimodal, routed, consensus for schemes; frames, learned for codebook variables
     description: str = ""
 
 
 def coded_variables(schemes: dict, codebook=None, ensemble: bool = False, consensus: bool = False,
-                    learned: bool = False) -> list[CodedVariable]:
-    """schemes: name -> Scheme; codebook: the frames codebook when frame coding runs; learned: codes exist to learn from."""
+                    learned: bool = False, multimodal: bool = False, routed: bool = False) -> list[CodedVariable]:
+    """schemes: name -> Scheme; codebook: the frames codebook when frame coding runs; learned: codes exist to learn
+    from; multimodal: the multimodal LLM classifies the schemes; routed: routing combines it with a cheap method."""
     found = []
     also = ("learned",) if learned else ()
+    scheme_methods = {"ensemble": ensemble, "multimodal": multimodal, "routed": routed, "consensus": consensus}
     for name, scheme in schemes.items():
-        methods = ("clip",) + also + (("ensemble",) if ensemble else ()) + (("consensus",) if consensus else ())
+        methods = ("clip",) + also + tuple(method for method, used in scheme_methods.items() if used)
         found.append(CodedVariable(name, tuple(scheme.categories), methods, f"CLIP scheme {name}"))
     for variable in codebook.variables if codebook is not None else []:
         if variable.type == "categorical":
@@ -52,10 +54,14 @@ def load_variables(config: dict, **methods: bool) -> list[CodedVariable]:
 
 def coded_variables_of(config: dict) -> list[CodedVariable]:
     """The coded variables of a configuration, each with the methods that code it."""
+    from ..config import asks_multimodal
+
     ensemble = config["ensemble"]["enabled"] and config["ensemble"]["classify"]
     learned = learns(config)
-    consensus = ensemble or learned or bool(config["consensus"]["frames"] and config["frames"]["enabled"])
-    return load_variables(config, ensemble=ensemble, consensus=consensus, learned=learned)
+    multimodal = asks_multimodal(config)
+    consensus = ensemble or learned or multimodal or bool(config["consensus"]["frames"] and config["frames"]["enabled"])
+    return load_variables(config, ensemble=ensemble, consensus=consensus, learned=learned, multimodal=multimodal,
+                          routed=bool(config["route"]["enabled"]))
 
 
 def as_code(value) -> str | None:
