@@ -44,6 +44,7 @@ rule validation_export:
         runtime=30,
     params:
         settings=settings(
+            "validation.design",
             "validation.round",
             "validation.label_studio",
             "images.root",

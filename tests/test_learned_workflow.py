@@ -21,8 +21,8 @@ PER_CLASS = 14
 FIRST = 10  # codes per class in the first round; the rest are added later
 
 
-def class_images(root, seed: int = 0) -> dict[str, str]:
-    """PER_CLASS images of every class, each with its own noise; returns file name -> class."""
+def class_images(root, seed: int = 0, per_class: int = PER_CLASS) -> dict[str, str]:
+    """`per_class` images of every class, each with its own noise; returns file name -> class."""
     from PIL import Image
 
     rng = np.random.default_rng(seed)
@@ -30,7 +30,7 @@ def class_images(root, seed: int = 0) -> dict[str, str]:
     truth = {}
     grid = np.indices((48, 48))
     for number, (name, colour) in enumerate(CLASSES.items()):
-        for k in range(PER_CLASS):
+        for k in range(per_class):
             pixels = np.ones((48, 48, 3)) * colour
             if number == 0:
                 pixels[(grid[0] // 6) % 2 == 0] *= 0.3

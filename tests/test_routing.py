@@ -99,8 +99,10 @@ def test_weights_count_each_code_for_the_images_it_stands_for():
 
 def test_cheap_modes_decide_by_the_learned_classifier_fall_back_to_clip_and_send_disagreements():
     clip = pd.DataFrame({"image_id": ["a", "b", "c"], "s": ["X", "Y", "X"], "s_prob": [90.0, 80.0, 40.0]})
-    learned = pd.DataFrame({"image_id": ["a", "b", "c"], "s": ["X", "X", "X"], "s_prob": [95.0, 99.0, 70.0]})
-    assert cheap_answers("s", "auto", clip, learned).method == "learned"
+    learned = pd.DataFrame({"image_id": ["a", "b", "c"], "s": ["X", "X", "X"], "s_prob": [99.0, 99.0, 99.0],
+                            "s_crossfit": ["X", "X", "X"], "s_crossfit_prob": [95.0, 99.0, 70.0]})
+    auto = cheap_answers("s", "auto", clip, learned)
+    assert auto.method == "learned" and auto.confidence["c"] == pytest.approx(0.7)  # the cross-fit probability
     assert cheap_answers("s", "clip", clip, learned).confidence["c"] == pytest.approx(0.4)
     fallback = cheap_answers("s", "learned", clip, None)
     assert fallback.method == "clip" and "was not learned" in fallback.note

@@ -106,20 +106,46 @@ def fit(X: np.ndarray, y: np.ndarray, folds: int = 5, seed: int = 0, grid=C_GRID
     return LogisticRegression(C=chosen["C"], max_iter=2000).fit(X, y), chosen
 
 
-def out_of_fold(X: np.ndarray, y: np.ndarray, folds: int = 5, seed: int = 0, extra=None) -> np.ndarray:
+def out_of_fold(X: np.ndarray, y: np.ndarray, folds: int = 5, seed: int = 0, extra=None,
+                return_models: bool = False):
     """Each code's class probabilities (columns: the sorted classes) by a model that never saw it.
 
     C, and the phrase points, are chosen within each training fold (nested cross-validation), so
-    the choice never sees the code it is judged on.
+    the choice never sees the code it is judged on. With return_models, also the fold models, one per fold.
     """
     from sklearn.model_selection import StratifiedKFold
 
     classes = np.unique(y)
     probabilities = np.zeros((len(y), len(classes)))
+    models = []
     for train, test in StratifiedKFold(_folds(y, folds), shuffle=True, random_state=seed + 1).split(X, y):
         model, _ = fit(X[train], y[train], folds, seed, extra=extra)
         columns = np.searchsorted(classes, model.classes_)
         probabilities[np.ix_(test, columns)] = model.predict_proba(X[test])
+        models.append(model)
+    return (probabilities, models) if return_models else probabilities
+
+
+def fold_of(image_id: str, folds: int) -> int:
+    """The fold model that predicts an uncoded image in the cross-fit codes: fixed by the image's id."""
+    return int(hashlib.sha256(str(image_id).encode()).hexdigest()[:8], 16) % folds
+
+
+def crossfit_proba(records: list[dict], image_ids: list[str], X: np.ndarray, classes: list[str]) -> np.ndarray:
+    """Each uncoded image's class probabilities (columns: `classes`) by one fold model, chosen by its id.
+
+    A coded image's out-of-fold probabilities come from the one fold model that did not see it; an uncoded
+    image's come from one such model too, so the two are alike (exchangeable under random sampling of the
+    codes), and a threshold calibrated on the coded images holds for the uncoded ones. The final model,
+    fitted on every code, is surer of the uncoded images than any fold model is of the coded ones.
+    """
+    probabilities = np.zeros((len(image_ids), len(classes)))
+    chosen = np.array([fold_of(i, len(records)) for i in image_ids], dtype=int)
+    for number, record in enumerate(records):
+        rows = np.flatnonzero(chosen == number)
+        if len(rows):
+            columns = np.searchsorted(classes, record["classes"])
+            probabilities[np.ix_(rows, columns)] = predict_proba(record, X[rows])
     return probabilities
 
 
@@ -170,6 +196,14 @@ def prediction_table(variable: str, image_ids: list[str], probabilities: np.ndar
         table[f"{variable}_{rank + 1}"] = names[order[:, rank]] if len(order) else []
         table[f"{variable}_prob_{rank + 1}"] = percent[rows, order[:, rank]].astype(np.float32) if len(order) else []
     return pd.DataFrame(table)
+
+
+def with_crossfit(table: pd.DataFrame, variable: str, probabilities: np.ndarray, classes: list[str]) -> pd.DataFrame:
+    """The cross-fit category and its probability (percent) beside the table's: what routing calibrates on."""
+    names = np.asarray(classes, dtype=object)
+    best = probabilities.argmax(axis=1) if len(probabilities) else np.zeros(0, dtype=int)
+    return table.assign(**{f"{variable}_crossfit": names[best] if len(best) else [],
+                           f"{variable}_crossfit_prob": (probabilities[np.arange(len(best)), best] * 100).astype(np.float32)})
 
 
 def learned_for_merge(table: pd.DataFrame, variable: str) -> pd.DataFrame:

@@ -3,6 +3,8 @@ the final fit, a prediction for every embedded image, the learning curve and the
 
 Every image's learned code comes from a model that did not see that image's code: the coded images
 get their out-of-fold prediction (status `out_of_fold`), all others the final model's (status `ok`).
+Beside it, `<variable>_crossfit` is every image's code by one fold model (the coded images' out-of-fold
+one): coded and uncoded images are alike in it, which is what routing calibrates its threshold on.
 So the metrics, the consensus and merged.csv all read one column, and none of them is flattered by
 the fit.
 """
@@ -17,8 +19,8 @@ import pandas as pd
 
 from .curve import learning_curve
 from .probe import (
-    C_GRID, SKIPPED, TooFewCodes, check_enough, codes_digest, fit, gold_on_embeddings, model_record, out_of_fold,
-    predict_proba, prediction_table, summary,
+    C_GRID, SKIPPED, TooFewCodes, check_enough, codes_digest, crossfit_proba, fit, gold_on_embeddings, model_record,
+    out_of_fold, predict_proba, prediction_table, summary, with_crossfit,
 )
 
 NAMED = 20  # image ids a card names (codes on images that failed to embed); the count is always whole
@@ -91,18 +93,21 @@ def learn_variable(
     # (one thread fits 4x faster on two cores, bench/learned.py).
     with threadpool_limits(1):
         model, chosen = fit(X, y, settings.folds, settings.seed, extra=extra)
-        held_out = out_of_fold(X, y, settings.folds, settings.seed, extra=extra)
+        held_out, fold_models = out_of_fold(X, y, settings.folds, settings.seed, extra=extra, return_models=True)
         curve = learning_curve(X, y, list(settings.curve_sizes), settings.curve_repeats, chosen["C"], settings.seed)
     record = model_record(model, variable, embedding)
+    folds = [model_record(m, variable, embedding) for m in fold_models]
     classes = record["classes"]
     oof = np.asarray(classes, dtype=object)[held_out.argmax(axis=1)]
 
     def score(ids: list[str], matrix: np.ndarray) -> pd.DataFrame:
-        return prediction_table(variable, ids, predict_proba(record, matrix), classes, settings.top_k)
+        table = prediction_table(variable, ids, predict_proba(record, matrix), classes, settings.top_k)
+        return with_crossfit(table, variable, crossfit_proba(folds, ids, matrix, classes), classes)
 
     table = over_store(score)
     table = table[~table["image_id"].isin(set(codes.image_ids))].assign(status="ok")
-    coded = prediction_table(variable, codes.image_ids, held_out, classes, settings.top_k).assign(status="out_of_fold")
+    coded = prediction_table(variable, codes.image_ids, held_out, classes, settings.top_k)
+    coded = with_crossfit(coded, variable, held_out, classes).assign(status="out_of_fold")
     table = pd.concat([table, coded], ignore_index=True)
 
     whole = summary(y, oof)

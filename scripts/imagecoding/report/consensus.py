@@ -7,6 +7,8 @@ import math
 import numpy as np
 import pandas as pd
 
+from ..consensus import METHODS
+
 
 def agreement_matrix(agreement: pd.DataFrame, methods: list[str]) -> list[dict]:
     """Rows of a method × method table; each off-diagonal cell holds percent agreement, kappa and n."""
@@ -22,7 +24,7 @@ def agreement_matrix(agreement: pd.DataFrame, methods: list[str]) -> list[dict]:
 
 
 def consensus_view(scheme: str, table: pd.DataFrame, agreement: pd.DataFrame, sample: int, rng: np.random.Generator) -> dict:
-    methods = [c for c in table.columns if c in ("clip", "ensemble", "frames")]
+    methods = [c for c in table.columns if c in METHODS]
     split = table[table["split"].fillna(False).astype(bool)]
     chosen = split.iloc[np.sort(rng.choice(len(split), sample, replace=False))] if len(split) > sample else split
     gallery = [

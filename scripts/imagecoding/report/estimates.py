@@ -11,7 +11,7 @@ import pandas as pd
 from .charts import chart_svg
 
 LABELS = {"clip": "zero-shot CLIP", "learned": "learned classifier", "ensemble": "ensemble", "frames": "frame coding",
-          "consensus": "consensus"}
+          "multimodal": "multimodal LLM", "routed": "routed", "consensus": "consensus"}
 KINDS = {"naive": "machine only", "human": "human codes only", "ppi": "corrected (PPI)"}
 GROUPINGS = {"account": "per account", "period": "per period"}
 MOST_GROUPS = 20  # a chart of hundreds of accounts reads as nothing; prevalence.csv has them all

@@ -11,8 +11,8 @@ import pandas as pd
 
 from .charts import chart_svg
 
-# The consensus is left out: it counts the learned classifier's own vote.
-REFERENCE = {"clip": "zero-shot CLIP", "ensemble": "ensemble", "frames": "frame coding"}
+# The consensus and the routed codes are left out: they count the learned classifier's own codes.
+REFERENCE = {"clip": "zero-shot CLIP", "ensemble": "ensemble", "multimodal": "multimodal LLM", "frames": "frame coding"}
 MEASURES = {"accuracy": "Accuracy", "macro_f1": "Macro-F1"}
 
 

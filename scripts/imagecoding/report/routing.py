@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from .charts import chart_svg
@@ -18,14 +19,18 @@ def curve_svg(curve: pd.DataFrame, summary: dict) -> str:
 
     scheme = summary["scheme"]
     data = curve.assign(kind="curve", sent=curve["share_sent"])
+    # the accuracies that matter lie close together near the top: the axis starts a little below the lowest of them
+    lowest = min([float(curve["ci_low"].min()), summary["target_accuracy"], summary["cheap_only_accuracy"] or 1.0])
+    domain = [max(0.0, np.floor((lowest - 0.02) * 20) / 20), 1.0]
     x = alt.X("sent:Q", title="share of images sent to the LLM", axis=alt.Axis(format="%"), scale=alt.Scale(domain=[0, 1]))
-    y = alt.Y("accuracy:Q", title="accuracy against the gold codes", scale=alt.Scale(domain=[0, 1]))
+    y = alt.Y("accuracy:Q", title="accuracy against the gold codes", axis=alt.Axis(format="%"),
+              scale=alt.Scale(domain=domain, clamp=True))
     tooltip = [alt.Tooltip("threshold:Q", format=".2f"), alt.Tooltip("sent:Q", format=".1%"), "requests:Q",
                alt.Tooltip("dollars:Q", format="$.2f"), alt.Tooltip("accuracy:Q", format=".3f"),
                alt.Tooltip("accuracy_bound:Q", format=".3f")]
     curve_only = alt.datum.kind == "curve"
     band = alt.Chart().transform_filter(curve_only).mark_area(opacity=0.25, color="#3366aa").encode(
-        x=x, y="ci_low:Q", y2="ci_high:Q")
+        x=x, y=alt.Y("ci_low:Q", scale=alt.Scale(domain=domain, clamp=True, zero=False)), y2="ci_high:Q")
     line = alt.Chart().transform_filter(curve_only).mark_line(point=True, color="#3366aa").encode(x=x, y=y, tooltip=tooltip)
     chosen = alt.Chart().transform_filter(curve_only & (alt.datum.chosen == True)).mark_point(  # noqa: E712
         shape="diamond", size=220, filled=True, color="#d62728").encode(x=x, y=y, tooltip=tooltip)
@@ -40,10 +45,9 @@ def curve_svg(curve: pd.DataFrame, summary: dict) -> str:
     if rules:
         data = pd.concat([data, pd.DataFrame(rules)], ignore_index=True)
         layers.append(alt.Chart().transform_filter(alt.datum.kind == "reference").mark_rule(strokeDash=[5, 3]).encode(
-            y=alt.Y("ref:Q", scale=alt.Scale(domain=[0, 1])),
+            y=alt.Y("ref:Q", scale=alt.Scale(domain=domain, clamp=True)),
             color=alt.Color("reference:N", title=None, scale=alt.Scale(scheme="dark2"), legend=alt.Legend(orient="bottom"))))
-    chart = alt.layer(*layers, data=data).properties(
-        width=420, height=240, title=f"{scheme}: routing's cost and accuracy (right end: the LLM on every image)")
+    chart = alt.layer(*layers, data=data).properties(width=420, height=240, title=f"{scheme}: cost and accuracy of routing")
     return chart_svg(chart, f"routing curve of {scheme}")
 
 

@@ -9,7 +9,8 @@ import pandas as pd
 
 from ..validation.metrics import METHOD_NAMES, sentences
 
-MERGED_COLUMN = {"clip": "{v}", "learned": "learned_{v}", "ensemble": "ensemble_{v}", "consensus": "consensus_{v}", "frames": "{v}"}
+MERGED_COLUMN = {"clip": "{v}", "learned": "learned_{v}", "ensemble": "ensemble_{v}", "multimodal": "multimodal_{v}",
+                 "routed": "routed_{v}", "consensus": "consensus_{v}", "frames": "{v}"}
 
 
 def _cell(rows: pd.DataFrame, metric: str, percent: bool = False) -> str:

@@ -21,10 +21,10 @@ class Cheap:
     note: str = ""
 
 
-def method_answers(table: pd.DataFrame, scheme: str) -> tuple[pd.Series, pd.Series]:
-    """A clip/<scheme>.parquet or learned/<scheme>.parquet table's category and its probability (percent to 0-1)."""
-    table = table.drop_duplicates("image_id").dropna(subset=[scheme]).set_index("image_id")
-    return table[scheme].astype(str), (table[f"{scheme}_prob"].astype(float) / 100).clip(0, 1)
+def method_answers(table: pd.DataFrame, column: str) -> tuple[pd.Series, pd.Series]:
+    """A clip/<scheme>.parquet or learned/<scheme>.parquet table's category column and its probability (percent to 0-1)."""
+    table = table.drop_duplicates("image_id").dropna(subset=[column]).set_index("image_id")
+    return table[column].astype(str), (table[f"{column}_prob"].astype(float) / 100).clip(0, 1)
 
 
 def cheap_answers(scheme: str, mode: str, clip: pd.DataFrame, learned: pd.DataFrame | None = None) -> Cheap:
@@ -32,13 +32,16 @@ def cheap_answers(scheme: str, mode: str, clip: pd.DataFrame, learned: pd.DataFr
 
     auto: the learned classifier where it learned the scheme, else zero-shot CLIP; learned asks for the learned
     classifier and falls back to CLIP (with a note) where there is none; agreement decides by the learned
-    classifier (or CLIP) and sends every image the two disagree on.
+    classifier (or CLIP) and sends every image the two disagree on. `learned` is learned/<scheme>.parquet, whose
+    cross-fit columns are read.
     """
     if mode not in CHEAP_MODES:
         raise ValueError(f"route.cheap: '{mode}' is not one of {', '.join(CHEAP_MODES)}.")
     methods = {"clip": method_answers(clip, scheme)}
     if learned is not None and len(learned):
-        methods["learned"] = method_answers(learned, scheme)
+        # The cross-fit codes: on coded and uncoded images alike by a model that did not see the image's code,
+        # so the threshold the coded images certify holds for the rest (learn/probe.py crossfit_proba).
+        methods["learned"] = method_answers(learned, f"{scheme}_crossfit")
     note = ""
     if mode == "clip":
         chosen = ["clip"]
