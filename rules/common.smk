@@ -8,7 +8,6 @@ sys.path.insert(0, os.path.join(workflow.basedir, "scripts"))
 
 from imagecoding.config import (
     annotation_files,
-    asks_multimodal,
     check_config,
     check_schema,
     check_study,
@@ -18,7 +17,7 @@ from imagecoding.config import (
 )
 from imagecoding.invocation import run_plan
 from imagecoding.tuning import as_resources
-from imagecoding.validation.variables import learns
+from imagecoding.validation.variables import asks_multimodal, learns
 
 # Start-up checks (files, Tesseract, API keys) run once, in the main process; every cluster job parses
 # this file again and reads what the main process computed instead (imagecoding/invocation.py).

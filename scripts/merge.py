@@ -14,7 +14,7 @@ from imagecoding.learn.probe import learned_for_merge
 from imagecoding.merge import merge_posts, per_file_results
 from imagecoding.outputs import write_csv, write_parquet
 from imagecoding.posts import read_posts
-from imagecoding.routing.run import routed_for_merge
+from imagecoding.routing.tables import routed_for_merge
 from imagecoding.signals.run import signal_for_merge
 from imagecoding.tasks.ensemble import scheme_answers_for_merge
 from imagecoding.tasks.frames import frames_for_merge

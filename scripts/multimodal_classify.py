@@ -12,7 +12,8 @@ log_to(snakemake.log[0])
 from tqdm import tqdm
 
 from imagecoding.outputs import atomic_directory, write_json
-from imagecoding.routing.run import RouteSettings, route, routed_table, scheme_summary, study_inputs
+from imagecoding.routing.run import RouteSettings, route, scheme_summary, study_inputs
+from imagecoding.routing.tables import routed_table
 from imagecoding.tasks.multimodal import multimodal_run
 from imagecoding.tasks.run import rule_inputs
 

@@ -31,13 +31,17 @@ STUDY_FILES = {
     "ensemble.prompt": "config/prompts/ensemble.j2",
     "signals.tags.vocabulary": "config/vocabulary.yaml",
     "signals.captions.prompt": "config/prompts/captions.j2",
+    "multimodal.prompt": "config/prompts/multimodal.j2",
 }
 
 LLM_DOWNSTREAM = {"consensus", "llm_ledger", "validation_export", "validation_metrics", "estimates", "merge", "report"}
-SCORES_DOWNSTREAM = {"consensus", "validation_export", "validation_metrics", "estimates", "merge", "report"}
-# The sample's design weights the metrics and the estimates, and the report shows both.
-DESIGN_DOWNSTREAM = {"validation_export", "validation_metrics", "estimates", "report"}
-LEARNED_DOWNSTREAM = SCORES_DOWNSTREAM  # the learner feeds the same steps zero-shot does
+# Routing reads the cheap methods, the codes and their design: what it asks and decides feeds every method's reader.
+MULTIMODAL_DOWNSTREAM = {"multimodal_classify"} | LLM_DOWNSTREAM
+LEARNED_DOWNSTREAM = MULTIMODAL_DOWNSTREAM  # the learner is routing's cheap method, and feeds what zero-shot feeds
+# The stratified design draws by zero-shot's category.
+SCORES_DOWNSTREAM = {"validation_design"} | MULTIMODAL_DOWNSTREAM
+# The sample's design weights the metrics, the estimates and routing's certificate, and the report shows them.
+DESIGN_DOWNSTREAM = {"validation_design"} | MULTIMODAL_DOWNSTREAM
 
 
 @pytest.fixture(scope="module")
@@ -75,6 +79,7 @@ def complete_run(tmp_path_factory, tiny_checkpoint, tiny_coca_checkpoint, fake) 
         block[last] = Path(source).name
     gold_codes(workdir).to_csv(workdir / "gold.csv", index=False)
     extra["validation"] = {"sample_size": 12, "min_per_category": 1, "bootstrap": 20, "annotations": "gold.csv"}
+    extra["route"] = {"enabled": True}
     write_config(workdir, tiny_checkpoint, extra=extra)
     snakemake(workdir)
     assert (workdir / "results" / "validation" / "metrics.csv").exists()
@@ -122,7 +127,7 @@ SETTINGS = [
     ("ensemble prompt edited", lambda w: append(w, "ensemble.j2", "\nAnswer carefully.\n"),
      {"ensemble_classify"} | LLM_DOWNSTREAM),
     ("codebook edited", lambda w: append(w, "codebook.yaml", "# a coder's note\n"),
-     {"frames_code", "learned_fit"} | LLM_DOWNSTREAM),
+     {"frames_code", "learned_fit"} | MULTIMODAL_DOWNSTREAM),
     ("frames prompt edited", lambda w: append(w, "frames.j2", "\nLook closely.\n"), {"frames_code"} | LLM_DOWNSTREAM),
     ("validation.sample_size", lambda w: set_key(w, "validation.sample_size", 10), DESIGN_DOWNSTREAM),
     ("validation.design", lambda w: set_key(w, "validation.design", "uncertainty"), DESIGN_DOWNSTREAM),
@@ -134,6 +139,10 @@ SETTINGS = [
     ("learned.min_per_class", lambda w: set_key(w, "learned.min_per_class", 2), {"learned_fit"} | LEARNED_DOWNSTREAM),
     ("learned.curve_repeats", lambda w: set_key(w, "learned.curve_repeats", 2), {"learned_fit"} | LEARNED_DOWNSTREAM),
     ("learned.enabled", lambda w: set_key(w, "learned.enabled", False), LEARNED_DOWNSTREAM),
+    ("multimodal prompt edited", lambda w: append(w, "multimodal.j2", "\nLook closely.\n"), MULTIMODAL_DOWNSTREAM),
+    ("multimodal.detail", lambda w: set_key(w, "multimodal.detail", "high"), MULTIMODAL_DOWNSTREAM),
+    ("route.target_accuracy", lambda w: set_key(w, "route.target_accuracy", 0.8), MULTIMODAL_DOWNSTREAM),
+    ("route.cheap", lambda w: set_key(w, "route.cheap", "clip"), MULTIMODAL_DOWNSTREAM),
     # Run-only settings: how fast, never what. None of them re-runs anything.
     ("clip.batch_size", lambda w: set_key(w, "clip.batch_size", 3), set()),
     ("clip.workers", lambda w: set_key(w, "clip.workers", 0), set()),
@@ -190,6 +199,8 @@ CODE = [
     ("validation/sample.py", DESIGN_DOWNSTREAM),
     ("estimates/prevalence.py", {"estimates", "report"}),
     ("learn/curve.py", {"learned_fit"} | LEARNED_DOWNSTREAM),
+    ("routing/curve.py", MULTIMODAL_DOWNSTREAM),
+    ("tasks/multimodal.py", MULTIMODAL_DOWNSTREAM),
 ]
 
 

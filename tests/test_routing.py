@@ -8,7 +8,8 @@ from scipy.stats import binomtest
 
 from imagecoding.routing.cheap import Cheap, cheap_answers
 from imagecoding.routing.curve import GRID, choose_threshold, cost_curve, effective_n, interval, lower_bound
-from imagecoding.routing.run import RouteSettings, SchemeRoute, plan_scheme, routed_table, unsure_first
+from imagecoding.routing.run import RouteSettings, SchemeRoute, plan_scheme, unsure_first
+from imagecoding.routing.tables import routed_table
 
 CATEGORIES = np.array(["A", "B", "C"])
 

@@ -256,13 +256,10 @@ def consensus_problems(config: dict) -> list[str]:
     return problems
 
 
-def asks_multimodal(config: dict) -> bool:
-    """The multimodal LLM runs when it is enabled, and when routing needs it."""
-    return bool(config["multimodal"]["enabled"] or config["route"]["enabled"])
-
-
 def multimodal_problems(config: dict) -> list[str]:
     """The multimodal task's prompt renders with the schemes, and its key is there, before anything runs."""
+    from .validation.variables import asks_multimodal
+
     if not asks_multimodal(config):
         return []
     settings = config["multimodal"]

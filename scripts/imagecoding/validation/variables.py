@@ -38,6 +38,11 @@ def learns(config: dict) -> bool:
     return bool(config["learned"]["enabled"] and config["validation"]["annotations"])
 
 
+def asks_multimodal(config: dict) -> bool:
+    """The multimodal LLM runs when it is enabled, and when routing needs it."""
+    return bool(config["multimodal"]["enabled"] or config["route"]["enabled"])
+
+
 def load_variables(config: dict, **methods: bool) -> list[CodedVariable]:
     """The variables of the configured schemes, and of the codebook when frame coding runs (clip.schemes,
     frames.enabled, frames.codebook); `methods` as coded_variables takes them."""
@@ -54,8 +59,6 @@ def load_variables(config: dict, **methods: bool) -> list[CodedVariable]:
 
 def coded_variables_of(config: dict) -> list[CodedVariable]:
     """The coded variables of a configuration, each with the methods that code it."""
-    from ..config import asks_multimodal
-
     ensemble = config["ensemble"]["enabled"] and config["ensemble"]["classify"]
     learned = learns(config)
     multimodal = asks_multimodal(config)

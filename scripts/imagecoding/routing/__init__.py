@@ -1,0 +1,1 @@
+"""Routing: the multimodal LLM only for the images the cheaper methods are unsure of, at a certified accuracy."""
