@@ -107,7 +107,8 @@ def test_a_second_run_has_nothing_to_do(finished_run):
 def test_editing_a_scheme_rescores_without_embedding(run_copy):
     scheme = run_copy / "schemes" / "image_types.yaml"
     scheme.write_text(scheme.read_text() + "  - a photo of a cat sitting on a sofa\n")
-    assert planned_jobs(run_copy) == {"clip_score": 1, "validation_export": 1, "estimates": 1, "merge": 1, "report": 1, "all": 1}
+    assert planned_jobs(run_copy) == {"clip_score": 1, "validation_design": 1, "validation_export": 1, "estimates": 1, "merge": 1,
+                                      "report": 1, "all": 1}
     image_parts = lambda: sorted(p for p in (run_copy / "results" / "embeddings").rglob("part-*.parquet") if "__phrases" not in str(p))  # noqa: E731
     parts_before = image_parts()
     embed_log = (run_copy / "logs" / "clip" / "embed_0-of-1.log").read_text()
