@@ -1,9 +1,12 @@
-localrules:
-    clip_weights,
-
-
 # The only step that talks to the network: compute nodes of a cluster often have none. It resolves
-# and hashes the weights without building a model.
+# and hashes the weights without building a model. With clip.precision auto it also probes the modes,
+# so it runs where embedding runs, with its threads (fetch the weights first: `snakemake models`).
+if not PROBES_PRECISION:
+
+    localrules:
+        clip_weights,
+
+
 rule clip_weights:
     output:
         "results/clip/weights.json",
@@ -11,10 +14,15 @@ rule clip_weights:
         "logs/clip/weights.log",
     conda:
         "../envs/torch.yaml"
-    threads: 0  # it waits on a download or a hash: it must not hold back the manifest running beside it
+    # it waits on a download or a hash: it must not hold back the manifest running beside it
+    threads: embedding_threads() if PROBES_PRECISION else 0
+    resources:
+        **as_resources(device=config["clip"]["device"]),
+        mem_mb=4000 if PROBES_PRECISION else 1000,
     params:
         model=clip_model_params(),
         cache_dir=config["models"]["cache_dir"],
+        store_dir=config["clip"]["store_dir"],
         code=code("clip_weights"),
     script:
         "../scripts/clip_weights.py"

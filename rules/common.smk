@@ -124,6 +124,9 @@ def clip_model_params():
     }
 
 
+PROBES_PRECISION = config["clip"]["precision"] == "auto"
+
+
 def embedding_threads():
     """Decoding workers plus the model; left to us, the whole machine (the model takes what decoding leaves)."""
     workers = config["clip"]["workers"]

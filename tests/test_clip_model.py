@@ -1,4 +1,5 @@
-"""What each CLIP step builds: weights described without a model, the text tower alone, the int8 fast mode."""
+"""What each CLIP step builds: weights described without a model, the text tower alone, the fast modes (bf16,
+int8) and the probe that chooses between them."""
 
 import subprocess
 import sys
@@ -54,19 +55,53 @@ def test_phrases_are_encoded_once_per_model(tiny_checkpoint, tmp_path):
     assert np.allclose(again[:3], first[:3])
 
 
-def test_the_int8_fast_mode_keeps_the_categories(tiny_checkpoint, tmp_path):
+# bf16 keeps three significant digits: close to fp32 (cosine), yet a few points of probability can move.
+@pytest.mark.parametrize("precision, cosine, clear_margin", [("int8", 0.999, 1), ("bf16", 0.9999, 10)])
+def test_the_fast_modes_keep_the_categories(precision, cosine, clear_margin, tiny_checkpoint, tmp_path):
+    import torch
+
     items = [(str(i), str(p)) for i, p in enumerate(gps_photos(tmp_path, 60, seed=11, size=(64, 64)))]
     scores = {}
-    for precision in ("fp32", "int8"):
-        model, preprocess, tokenizer = load_clip(ModelSpec(MODEL_NAME, str(tiny_checkpoint), str(MODEL_CONFIG)), precision=precision)
+    for mode in ("fp32", precision):
+        model, preprocess, tokenizer = load_clip(ModelSpec(MODEL_NAME, str(tiny_checkpoint), str(MODEL_CONFIG)), precision=mode)
         embeddings = np.concatenate([e for _, e, _ in embed_batches(model, preprocess, items, workers=0)])
         phrases = encode_phrases(model, tokenizer, list(SCHEME.phrases))
-        scores[precision] = (embeddings, category_scores(embeddings, phrases, SCHEME, 100.0, "max")[0])
-    assert (scores["fp32"][0] * scores["int8"][0]).sum(axis=1).min() > 0.999
+        scores[mode] = (embeddings, category_scores(embeddings, phrases, SCHEME, 100.0, "max")[0], phrases)
+    if precision == "bf16":
+        assert model.visual.conv1.weight.dtype == torch.bfloat16  # a cast, not autocast
+        assert np.array_equal(scores["fp32"][2], scores["bf16"][2])  # the text tower stays fp32: phrases alike
+    assert (scores["fp32"][0] * scores[precision][0]).sum(axis=1).min() > cosine
     ranked = np.sort(scores["fp32"][1], axis=1)
-    clear = ranked[:, -1] - ranked[:, -2] > 1  # where fp32 itself is not torn between two categories
-    same = scores["fp32"][1].argmax(axis=1) == scores["int8"][1].argmax(axis=1)
+    clear = ranked[:, -1] - ranked[:, -2] > clear_margin  # where fp32 itself is not torn between two categories
+    same = scores["fp32"][1].argmax(axis=1) == scores[precision][1].argmax(axis=1)
     assert same[clear].all() and clear.sum() >= 30 and same.mean() >= 0.95
+
+
+def test_auto_takes_the_fastest_mode_that_stays_close_to_fp32_and_probes_once_per_machine(tiny_checkpoint, tmp_path,
+                                                                                          monkeypatch, caplog):
+    import logging
+
+    from imagecoding.clip import precision
+
+    assert precision.choose({"fp32": {"images_per_second": 10, "min_cosine": 1.0},
+                             "bf16": {"images_per_second": 30, "min_cosine": 0.99995},
+                             "int8": {"images_per_second": 40, "min_cosine": 0.9995}}) == "bf16"
+    assert precision.choose({"fp32": {"images_per_second": 10, "min_cosine": 1.0},
+                             "int8": {"images_per_second": 8, "min_cosine": 1.0}}) == "fp32"  # never slower than fp32
+    spec = ModelSpec(MODEL_NAME, str(tiny_checkpoint), str(MODEL_CONFIG))
+    description = fetch_weights(spec)
+    monkeypatch.setattr(precision, "native_bf16", lambda: False)
+    with caplog.at_level(logging.INFO):
+        record = precision.resolve_auto(spec, description, None, tmp_path, "cpu", 1)
+    assert set(record["results"]) == {"fp32", "int8"}  # no emulated bf16 on a CPU without it
+    assert record["chosen"] == precision.choose(record["results"])
+    assert record["results"]["fp32"]["min_cosine"] == pytest.approx(1.0, abs=1e-6)
+    assert "clip.precision auto chose" in caplog.text and "images/s" in caplog.text
+    calls = []
+    monkeypatch.setattr(precision, "probe", lambda *args: calls.append(args))
+    assert precision.resolve_auto(spec, description, None, tmp_path, "cpu", 1) == record and not calls
+    monkeypatch.setattr(precision, "native_bf16", lambda: True)  # another machine: its own probe
+    assert precision.candidates("cpu") == ["fp32", "bf16", "int8"] and precision.candidates("cuda") == ["fp32"]
 
 
 def test_loader_settings_follow_the_device_and_the_jobs_cores():

@@ -159,6 +159,39 @@ def test_sharded_embedding_gives_the_same_scores(run_copy):
     assert planned_jobs(run_copy) == {}  # compaction changes no result
 
 
+def store_files(run_copy) -> dict[str, str]:
+    """Every file of every embedding store, with its content hash."""
+    import hashlib
+
+    root = run_copy / "results" / "embeddings"
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in root.rglob("*") if p.is_file()}
+
+
+def test_a_precision_change_embeds_into_a_new_store_and_leaves_the_old_one_as_it_was(run_copy):
+    before = store_files(run_copy)
+    fp32_key = json.loads((run_copy / "results" / "clip" / "weights.json").read_text())["store_key"]
+    config = yaml.safe_load((run_copy / "config.yaml").read_text())
+    for mode in ("bf16", "auto"):
+        config["clip"]["precision"] = mode
+        (run_copy / "config.yaml").write_text(yaml.safe_dump(config))
+        assert {"clip_weights", "clip_embed", "clip_score"} <= set(planned_jobs(run_copy))
+        snakemake(run_copy)
+        weights = json.loads((run_copy / "results" / "clip" / "weights.json").read_text())
+        after = store_files(run_copy)
+        assert {k: v for k, v in after.items() if k in before} == before  # the fp32 store is untouched
+        if mode == "bf16":
+            assert weights["store_key"] == fp32_key + "__bf16"
+            assert any(k.startswith(weights["store_key"] + "/") and k.endswith(".parquet") for k in after)
+            scores = pd.read_parquet(run_copy / "results" / "clip" / "image_type.parquet")
+            assert len(scores) and scores["image_type"].notna().all()
+    # auto: the probe's choice, its rates and cosines in weights.json, cached beside the stores
+    probe = weights["precision_probe"]
+    assert weights["precision_requested"] == "auto" and weights["precision"] == probe["chosen"]
+    assert weights["store_key"] == fp32_key + ("" if probe["chosen"] == "fp32" else f"__{probe['chosen']}")
+    assert {"fp32", "int8"} <= set(probe["results"]) and (run_copy / probe["path"]).is_file()
+    assert "clip.precision auto chose" in (run_copy / "logs" / "clip" / "weights.log").read_text()
+
+
 def test_snakemakes_own_report_archive_builds(run_copy):
     snakemake(run_copy, "--report", "report.zip")
     assert (run_copy / "report.zip").stat().st_size > 10_000

@@ -61,13 +61,16 @@ def embed_batches(
     """Yield (image ids, L2-normalised embeddings, [(image id, error)]) batch by batch."""
     import torch
 
+    from .model import image_dtype
+
+    dtype = image_dtype(model)
     batches = image_batches(items, preprocess, batch_size, workers, min_side, max_pixels, pin_memory=device == "cuda")
     with torch.inference_mode():
         for ids, tensors, failures in batches:
             if tensors is None:
                 yield [], np.zeros((0, 0), dtype=np.float32), failures
                 continue
-            features = model.encode_image(tensors.to(device, non_blocking=True))
+            features = model.encode_image(tensors.to(device, dtype=dtype, non_blocking=True))
             features = torch.nn.functional.normalize(features.float(), dim=-1)
             yield ids, features.cpu().numpy(), failures
 

@@ -52,7 +52,7 @@ def slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-") or "none"
 
 
-PRECISIONS = ("fp32", "int8")
+PRECISIONS = ("fp32", "bf16", "int8")  # and `auto`, which a probe resolves to one of them (clip/precision.py)
 
 
 def weights_key(spec: ModelSpec, checkpoint_sha256: str | None = None, draft: bool = False, precision: str = "fp32") -> str:
@@ -60,7 +60,7 @@ def weights_key(spec: ModelSpec, checkpoint_sha256: str | None = None, draft: bo
 
     A local checkpoint is named by its content hash, so moving the file keeps the cache and
     replacing its weights does not reuse stale embeddings. Draft-decoded JPEGs give slightly
-    different pixels, and int8 a slightly different model, so each gets its own store.
+    different pixels, and bf16 or int8 a slightly different model, so each gets its own store.
     """
     if spec.pretrained_is_file:
         weights = "file-" + (checkpoint_sha256 or file_sha256(spec.pretrained))[:16]
@@ -242,6 +242,35 @@ def load_text_tower(description: dict, device: str = "cpu", cache_dir: str | Non
     return TextTower(tower.eval().to(device), tokenizer, logit_scale, device)
 
 
+def native_bf16() -> bool:
+    """Whether this CPU computes in bfloat16 natively (AVX512-BF16 or AMX): elsewhere bf16 is emulated, and slow."""
+    import torch
+
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def to_bf16(model):
+    """The vision tower, and the images it takes, in bfloat16 (a cast, not autocast, which measured no faster);
+    the text tower stays fp32, so the phrases it encodes are the same in every mode."""
+    import torch
+
+    model.visual = model.visual.to(torch.bfloat16)
+    return model
+
+
+def image_dtype(model):
+    """The dtype the vision tower takes its images in: bfloat16 after to_bf16, else float32."""
+    import torch
+
+    for parameter in model.visual.parameters():
+        if parameter.is_floating_point():
+            return parameter.dtype
+    return torch.float32
+
+
 def quantize(model):
     """int8 dynamic quantisation of the vision tower's linear layers (the opt-in fast mode on CPUs)."""
     import torch
@@ -388,6 +417,13 @@ def load_clip(
         if device != "cpu":
             raise WeightsUnavailable(f"{spec.key}.precision: int8 runs on the CPU only; use fp32 on {device}.")
         model = quantize(model)
+    elif precision == "bf16":
+        if device == "cpu" and not native_bf16():
+            log.warning("%s.precision: bf16 on a CPU without native bfloat16 (AVX512-BF16 or AMX) is emulated and slower "
+                        "than fp32; use %s.precision: auto to pick the fastest mode this machine has.", spec.key, spec.key)
+        model = to_bf16(model)
+    elif precision != "fp32":
+        raise WeightsUnavailable(f"{spec.key}.precision: '{precision}' is not one of {', '.join(PRECISIONS)}.")
     return model, preprocess, tokenizer
 
 
