@@ -55,6 +55,36 @@ def test_greedy_decoding_follows_the_model_and_stops_at_the_end_token():
     assert model.encoded == 1
 
 
+class PerRow(Scripted):
+    """Row r of the batch says END after lengths[r] words; records how many rows each decoder step ran on."""
+
+    def __init__(self, lengths):
+        super().__init__([])
+        self.lengths = lengths
+        self.batch_sizes = []
+
+    def forward(self, image, text, image_latent=None, image_embs=None, output_labels=True):
+        self.batch_sizes.append(text.shape[0])
+        logits = torch.zeros(text.shape[0], text.shape[1], VOCAB)
+        for row, length in enumerate(image[:, 0, 0, 0].long().tolist()):
+            logits[row, -1, END if text.shape[1] > length else 320 + text.shape[1]] = 10.0
+        return {"logits": logits}
+
+
+def test_rows_that_have_finished_leave_the_batch_and_keep_their_caption():
+    lengths = [2, 6, 3, 9]
+    images = torch.zeros(4, 3, 8, 8)
+    images[:, 0, 0, 0] = torch.tensor(lengths, dtype=torch.float)
+    model = PerRow(lengths)
+    tokens = generate_tokens(model, images, max_length=30, min_length=0)
+    for row, length in enumerate(lengths):
+        said = tokens[row, 1:].tolist()
+        assert said[:length] == [320 + t for t in range(1, length + 1)] and set(said[length:]) == {END}
+    assert model.batch_sizes[0] == 4 and model.batch_sizes[-1] == 1  # the longest caption decodes alone at the end
+    assert sum(model.batch_sizes) == sum(length + 1 for length in lengths)  # no step spent on a finished row
+    assert tokens.shape[1] == max(lengths) + 2
+
+
 def test_no_caption_ends_before_the_minimum_length_or_runs_past_the_maximum():
     early = Scripted([(END, 320), (END, 321), (END, 322)])
     tokens = generate_tokens(early, torch.zeros(1, 3, 8, 8), max_length=30, min_length=2)[0].tolist()

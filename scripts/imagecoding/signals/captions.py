@@ -28,25 +28,32 @@ START, END = 49406, 49407  # CLIP tokenizer's start- and end-of-text tokens
 
 
 def generate_tokens(model, images, max_length: int = 30, min_length: int = 5, repetition_penalty: float = 1.2):
-    """Greedy CoCa decoding of a batch: token ids starting with START, each row ending at END or max_length."""
+    """Greedy CoCa decoding of a batch: token ids starting with START, each row ending at END or max_length.
+
+    A row that has said END leaves the batch: later steps run the decoder on the unfinished rows only, so
+    a batch costs what its captions need rather than max_length for every row.
+    """
     import torch
 
     latent, embeddings = model._encode_image(images)  # once per batch, not once per token
-    text = torch.full((images.shape[0], 1), START, dtype=torch.long, device=images.device)
-    finished = torch.zeros(images.shape[0], dtype=torch.bool, device=images.device)
+    rows = images.shape[0]
+    text = torch.full((rows, 1), START, dtype=torch.long, device=images.device)
+    active = torch.arange(rows, device=images.device)
     for step in range(max_length - 1):
-        logits = model(images, text, image_latent=latent, image_embs=embeddings, output_labels=False)["logits"][:, -1]
+        logits = model(images[active], text[active], image_latent=latent[active], image_embs=embeddings[active],
+                       output_labels=False)["logits"][:, -1]
         logits = logits.float()
-        said = torch.gather(logits, 1, text)  # tokens already in the caption are made less likely (CTRL's penalty)
-        logits.scatter_(1, text, torch.where(said > 0, said / repetition_penalty, said * repetition_penalty))
+        said = torch.gather(logits, 1, text[active])  # tokens already in the caption are made less likely (CTRL's penalty)
+        logits.scatter_(1, text[active], torch.where(said > 0, said / repetition_penalty, said * repetition_penalty))
         logits[:, START] = float("-inf")
         if step < min_length:
             logits[:, END] = float("-inf")
         following = logits.argmax(dim=-1)
-        following[finished] = END
-        text = torch.cat([text, following[:, None]], dim=1)
-        finished |= following == END
-        if finished.all():
+        column = torch.full((rows,), END, dtype=torch.long, device=images.device)  # finished rows pad with END
+        column[active] = following
+        text = torch.cat([text, column[:, None]], dim=1)
+        active = active[following != END]
+        if not len(active):
             break
     return text
 
