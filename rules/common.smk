@@ -120,6 +120,7 @@ def clip_model_params():
         "model_config": clip["model_config"],
         "draft": clip["draft"],
         "precision": clip["precision"],
+        "backend": clip["backend"],
         "key": "clip",
     }
 
@@ -141,6 +142,7 @@ def captions_model_params():
         "model_config": captions["model_config"],
         "draft": True,
         "precision": "fp32",
+        "backend": "torch",
         "key": "signals.captions",
     }
 

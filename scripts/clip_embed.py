@@ -16,7 +16,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from imagecoding.clip.embeddings import EmbeddingStore, embed_batches, embed_into_store, index_table, loader_settings, shard_items
-from imagecoding.clip.model import ModelSpec, load_clip, resolve_device
+from imagecoding.clip.model import ModelSpec, load_clip, resolve_device, weights_key
 from imagecoding.clip.phrases import warm_phrase_cache
 from imagecoding.outputs import write_parquet
 from imagecoding.schemes import load_scheme
@@ -42,14 +42,22 @@ if todo:
     device = resolve_device(tuning["device"])
     batch_size, workers = loader_settings(device, snakemake.threads, tuning["batch_size"], tuning["workers"])
     spec = ModelSpec(weights["model"], weights["pretrained"], weights["model_config"])
+    backend = weights.get("backend", "torch")
     model, preprocess, tokenizer = load_clip(
-        spec, device=device, cache_dir=params.cache_dir, precision=weights["precision"], checkpoint=weights["checkpoint"]
+        spec, device=device, cache_dir=params.cache_dir, checkpoint=weights["checkpoint"],
+        precision="fp32" if backend == "openvino" else weights["precision"],
     )
+    if backend == "openvino":  # the exact torch model is what OpenVINO converts; its own hint gives bf16
+        from imagecoding.clip.backends import with_openvino
+
+        model = with_openvino(model, weights["precision"], params.store_dir, weights_key(spec, weights["weights_sha256"]),
+                              weights["input_size"], snakemake.threads)
     logging.info(
-        "embedding on %s (%s) with batch size %d, %d loader workers, %d threads",
-        device, weights["precision"], batch_size, workers, snakemake.threads,
+        "embedding on %s (%s, %s) with batch size %d, %d loader workers, %d threads",
+        device, backend, weights["precision"], batch_size, workers, snakemake.threads,
     )
     metadata = {key: weights[key] for key in ("model", "pretrained", "weights_sha256", "draft", "precision", "open_clip")}
+    metadata["backend"] = backend
     batches = embed_batches(
         model,
         preprocess,

@@ -127,3 +127,32 @@ def test_loading_from_the_resolved_checkpoint_gives_open_clips_model(config, nam
         torch.manual_seed(3)
         draws.append(torch.nn.Linear(8, 8).weight.clone())
     assert torch.equal(*draws) and draws[0].abs().sum() > 0
+
+
+def test_the_openvino_backend_embeds_as_torch_does_and_converts_once(tiny_checkpoint, tmp_path, caplog):
+    import logging
+
+    from imagecoding.clip.backends import choose_backend, converted_path, with_openvino
+    from imagecoding.clip.model import weights_key
+    from imagecoding.weights import WeightsUnavailable
+
+    spec = ModelSpec(MODEL_NAME, str(tiny_checkpoint), str(MODEL_CONFIG))
+    items = [(str(i), str(p)) for i, p in enumerate(gps_photos(tmp_path / "photos", 40, seed=4, size=(64, 64)))]
+    model, preprocess, _ = load_clip(spec)
+    exact = np.concatenate([e for _, e, _ in embed_batches(model, preprocess, items, workers=0, batch_size=16)])
+    key = weights_key(spec)
+    with caplog.at_level(logging.INFO):
+        converted = with_openvino(model, "fp32", tmp_path / "store", key, 32, 1)
+    assert converted_path(tmp_path / "store", key).is_file() and "converted the image tower" in caplog.text
+    ours = np.concatenate([e for _, e, _ in embed_batches(converted, preprocess, items, workers=0, batch_size=16)])
+    assert ours.shape == exact.shape and (ours * exact).sum(axis=1).min() > 0.99999  # exact: the same embeddings
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        with_openvino(load_clip(spec)[0], "fp32", tmp_path / "store", key, 32, 1)
+    assert "converted" not in caplog.text  # the kept IR is compiled, not converted again
+    assert choose_backend("auto", "cpu", "fp32") == "openvino" and choose_backend("auto", "cpu", "int8") == "torch"
+    assert choose_backend("auto", "cuda", "fp32") == "torch" and choose_backend("torch", "cpu", "fp32") == "torch"
+    with pytest.raises(WeightsUnavailable, match="clip.backend: torch"):
+        choose_backend("openvino", "cpu", "int8")
+    described = fetch_weights(spec, backend="openvino")
+    assert described["store_key"] == weights_key(spec) + "__openvino" and described["backend"] == "openvino"

@@ -167,8 +167,10 @@ def store_files(run_copy) -> dict[str, str]:
     return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in root.rglob("*") if p.is_file()}
 
 
-def test_a_precision_change_embeds_into_a_new_store_and_leaves_the_old_one_as_it_was(run_copy):
+def test_a_precision_or_backend_change_embeds_into_a_new_store_and_leaves_the_old_one_as_it_was(run_copy, tmp_path):
     before = store_files(run_copy)
+    before_scores = tmp_path / "fp32_scores.parquet"
+    shutil.copy(run_copy / "results" / "clip" / "image_type.parquet", before_scores)
     fp32_key = json.loads((run_copy / "results" / "clip" / "weights.json").read_text())["store_key"]
     config = yaml.safe_load((run_copy / "config.yaml").read_text())
     for mode in ("bf16", "auto"):
@@ -190,6 +192,19 @@ def test_a_precision_change_embeds_into_a_new_store_and_leaves_the_old_one_as_it
     assert weights["store_key"] == fp32_key + ("" if probe["chosen"] == "fp32" else f"__{probe['chosen']}")
     assert {"fp32", "int8"} <= set(probe["results"]) and (run_copy / probe["path"]).is_file()
     assert "clip.precision auto chose" in (run_copy / "logs" / "clip" / "weights.log").read_text()
+
+    # The other backend: OpenVINO, exact, in a store of its own, the same categories as torch's fp32.
+    config["clip"].update(precision="fp32", backend="openvino")
+    (run_copy / "config.yaml").write_text(yaml.safe_dump(config))
+    snakemake(run_copy)
+    weights = json.loads((run_copy / "results" / "clip" / "weights.json").read_text())
+    assert weights["backend"] == "openvino" and weights["store_key"] == fp32_key + "__openvino"
+    assert {k: v for k, v in store_files(run_copy).items() if k in before} == before
+    assert "(openvino, fp32)" in (run_copy / "logs" / "clip" / "embed_0-of-1.log").read_text()
+    scores = pd.read_parquet(run_copy / "results" / "clip" / "image_type.parquet").set_index("image_id")
+    exact = pd.read_parquet(before_scores).set_index("image_id").loc[scores.index]
+    assert (scores["image_type"] == exact["image_type"]).all()
+    assert np.allclose(scores["image_type_prob"], exact["image_type_prob"], atol=0.01)
 
 
 def test_snakemakes_own_report_archive_builds(run_copy):

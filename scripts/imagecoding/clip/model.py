@@ -55,18 +55,21 @@ def slug(text: str) -> str:
 PRECISIONS = ("fp32", "bf16", "int8")  # and `auto`, which a probe resolves to one of them (clip/precision.py)
 
 
-def weights_key(spec: ModelSpec, checkpoint_sha256: str | None = None, draft: bool = False, precision: str = "fp32") -> str:
+def weights_key(spec: ModelSpec, checkpoint_sha256: str | None = None, draft: bool = False, precision: str = "fp32",
+                backend: str = "torch") -> str:
     """Folder name of the embedding store for this model.
 
     A local checkpoint is named by its content hash, so moving the file keeps the cache and
     replacing its weights does not reuse stale embeddings. Draft-decoded JPEGs give slightly
-    different pixels, and bf16 or int8 a slightly different model, so each gets its own store.
+    different pixels, bf16 or int8 a slightly different model, and another backend (OpenVINO) other
+    rounding, so each gets its own store.
     """
     if spec.pretrained_is_file:
         weights = "file-" + (checkpoint_sha256 or file_sha256(spec.pretrained))[:16]
     else:
         weights = spec.pretrained or "random-init"
     suffix = ("__draft" if draft else "") + ("" if precision == "fp32" else f"__{precision}")
+    suffix += "" if backend == "torch" else f"__{backend}"
     return f"{slug(spec.model)}__{slug(weights)}{suffix}"
 
 
@@ -111,7 +114,8 @@ def _validate(spec: ModelSpec):
     return open_clip, model_name, pretrained
 
 
-def fetch_weights(spec: ModelSpec, cache_dir: str | None = None, draft: bool = False, precision: str = "fp32") -> dict:
+def fetch_weights(spec: ModelSpec, cache_dir: str | None = None, draft: bool = False, precision: str = "fp32",
+                  backend: str = "torch") -> dict:
     """Resolve the weights to a local file (downloading them once) and describe them; builds no model.
 
     A local checkpoint of a bundled or custom architecture needs neither torch nor open_clip.
@@ -159,7 +163,8 @@ def fetch_weights(spec: ModelSpec, cache_dir: str | None = None, draft: bool = F
         "weights_sha256": checkpoint_sha256,
         "draft": draft,
         "precision": precision,
-        "store_key": weights_key(spec, checkpoint_sha256, draft, precision),
+        "backend": backend,
+        "store_key": weights_key(spec, checkpoint_sha256, draft, precision, backend),
         "text_key": weights_key(spec, checkpoint_sha256) + "__phrases",
         "input_size": max(size) if isinstance(size, (list, tuple)) else int(size),
         "open_clip": importlib.metadata.version("open_clip_torch"),
