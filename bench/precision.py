@@ -1,8 +1,9 @@
 """CPU precision modes of the image tower, and CoCa's decoding, side by side in one run.
 
 ViT-B-32 with random weights (the default model's real compute, nothing to download), batches of 32
-synthetic images: images per second of encode_image in fp32, int8 and bf16 (a cast, not autocast), as
-medians of interleaved repeats, with each mode's lowest cosine to fp32; then what `clip.precision: auto`
+synthetic images: images per second of encode_image in fp32, int8 and bf16 (a cast, not autocast) and on
+OpenVINO (f32 and its bf16 hint, with the one-off conversion timed), as medians of interleaved repeats,
+with each mode's lowest cosine to fp32; then what `clip.precision: auto`
 chooses on this machine and how long its probe takes. CoCa (coca_ViT-B-32, random weights) captions
 batches whose rows end at different, trained-like lengths (a wrapper says END after each row's length;
 random weights never would), decoded the old way (every row until the last ends) and the new way
@@ -40,6 +41,17 @@ def vit_rates(repeats: int) -> tuple[dict, dict]:
     spec = ModelSpec("ViT-B-32", str(checkpoint))
     images = probe_images(224, 32, seed=3)
     models = {mode: load_clip(spec, precision=mode, checkpoint=str(checkpoint))[0] for mode in ("fp32", "int8", "bf16")}
+    from imagecoding.clip.backends import available, with_openvino
+    from imagecoding.clip.model import weights_key
+
+    conversion = None
+    if available():
+        started = time.perf_counter()  # conversion and compilation: what a first run pays once per model
+        models["openvino f32"] = with_openvino(load_clip(spec, checkpoint=str(checkpoint))[0], "fp32", scratch / "store",
+                                               weights_key(spec), 224, torch.get_num_threads())
+        conversion = time.perf_counter() - started
+        models["openvino bf16 hint"] = with_openvino(load_clip(spec, checkpoint=str(checkpoint))[0], "bf16",
+                                                     scratch / "store", weights_key(spec), 224, torch.get_num_threads())
     seconds = {mode: [] for mode in models}
     features = {}
     with torch.inference_mode():
@@ -61,6 +73,7 @@ def vit_rates(repeats: int) -> tuple[dict, dict]:
     record = resolve_auto(spec, fetch_weights(spec), None, scratch / "store", "cpu", torch.get_num_threads())
     record["seconds"] = time.perf_counter() - started
     record["native_bf16"] = native_bf16()
+    record["openvino_conversion_seconds"] = conversion
     return rates, record
 
 
@@ -127,6 +140,9 @@ def main() -> None:
     print("|---|---|---|---|")
     for mode, found in rates.items():
         print(f"| {mode} | {found['rate']:.1f} | {found['rate'] / rates['fp32']['rate']:.2f}x | {found['cosine']:.6f} |")
+    if record["openvino_conversion_seconds"] is not None:
+        print(f"\nOpenVINO: converting and compiling the tower took {record['openvino_conversion_seconds']:.1f} s (once per "
+              "model; later runs compile the kept IR)")
     probed = ", ".join(f"{m} {r['images_per_second']:.1f}/s" for m, r in record["results"].items())
     print(f"\nclip.precision auto chose {record['chosen']} in {record['seconds']:.1f} s (probe: {probed})")
     if not args.skip_coca:

@@ -19,6 +19,7 @@ rule clip_weights:
     resources:
         **as_resources(device=config["clip"]["device"]),
         mem_mb=4000 if PROBES_PRECISION else 1000,
+        runtime=30,
     params:
         model=clip_model_params(),
         cache_dir=config["models"]["cache_dir"],

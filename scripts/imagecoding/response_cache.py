@@ -73,12 +73,25 @@ class ResponseCache:
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._lock = threading.Lock()
         self._db = sqlite3.connect(self.path, timeout=120, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA busy_timeout=120000")
+        self._wal()
         self._db.executescript(SCHEMA)
         columns = {row[1] for row in self._db.execute("PRAGMA table_info(responses)")}
         if "task" not in columns:  # caches written before answers were filed per task
             self._db.execute("ALTER TABLE responses ADD COLUMN task TEXT")
+
+    def _wal(self, seconds: float = 120.0) -> None:
+        """Switch a cache to write-ahead logging. Two runs opening a new cache at once can find it locked before
+        SQLite's busy handler is asked (the switch needs the whole file), so the switch is tried again."""
+        deadline = time.monotonic() + seconds
+        while True:
+            try:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
 
     def close(self) -> None:
         self._db.close()
