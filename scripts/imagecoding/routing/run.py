@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pandas as pd
 
@@ -118,9 +119,9 @@ def route(run: LLMRun, cheap: dict[str, Cheap], gold: dict[str, pd.Series], weig
         answers = run.table(coded, outcomes) if len(outcomes) == len(coded) else None
     cost = run.cost_per_answer(answers)
     asked = {r.image_id for r in coded}
-    routes = {scheme: plan_scheme(scheme, answers_for, answers, gold.get(scheme, pd.Series(dtype=object)), weights,
+    routes = {scheme: plan_scheme(scheme, cheap_method, answers, gold.get(scheme, pd.Series(dtype=object)), weights,
                                   valid, settings, cost, asked)
-              for scheme, answers_for in cheap.items()}
+              for scheme, cheap_method in cheap.items()}
     rest = unsure_first(by_id, routes, asked)
     if ask:
         outcomes.update(engine.answer(task, rest, progress, budget))
@@ -155,8 +156,6 @@ def scheme_summary(route_plan: SchemeRoute, routed: pd.DataFrame, settings: Rout
 def study_inputs(config: dict, inputs, manifest: pd.DataFrame) -> tuple[dict[str, Cheap], dict[str, pd.Series], pd.Series, bool]:
     """What routing reads from a rule's inputs: per scheme the cheap method (`scores`, `learned`), the gold codes of
     the schemes (`annotations`, read as validation_metrics reads them) and their design weights (`design`)."""
-    from pathlib import Path
-
     from ..schemes import load_scheme
     from ..validation.annotations import study_gold
     from ..validation.sample import sample_validity
