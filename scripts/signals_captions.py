@@ -35,19 +35,22 @@ if settings["method"] == "llm":
     table = captions_from_answers(table)
 else:
     from imagecoding.clip.model import ModelSpec, load_clip, resolve_device
-    from imagecoding.signals.captions import caption_tables
+    from imagecoding.signals.captions import caption_tables, coca_precision
     from imagecoding.signals.run import compute_signal, signal_store
 
     weights = json.load(open(snakemake.input.weights))
     store_settings = {key: weights[key] for key in ("model", "pretrained", "weights_sha256", "open_clip")}
     store_settings["max_length"] = settings["max_length"]
+    if settings["precision"] != "fp32":  # fp32 keeps the store it always had; int8 captions are kept apart
+        store_settings["precision"] = settings["precision"]
     store = signal_store(params.store_dir, "captions", store_settings)
 
     def caption(todo):
         device = resolve_device(settings["device"])
         spec = ModelSpec(weights["model"], weights["pretrained"], weights["model_config"], key="signals.captions")
         model, preprocess, _ = load_clip(spec, device=device, cache_dir=params.cache_dir, checkpoint=weights["checkpoint"])
-        logging.info("%s on %s, batch size %d", weights["model"], device, settings["batch_size"])
+        model = coca_precision(model, settings["precision"], device)
+        logging.info("%s on %s (%s), batch size %d", weights["model"], device, settings["precision"], settings["batch_size"])
         return caption_tables(
             model, preprocess, todo, device, settings["batch_size"], settings["workers"], settings["max_length"],
             weights["input_size"], config["images"]["max_pixels"],

@@ -1,6 +1,7 @@
 """The ensemble end to end through Snakemake: real Tesseract, a random detector, tiny CoCa, the local LLM server."""
 
 import os
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -95,6 +96,34 @@ def test_a_second_run_has_nothing_to_do_and_the_estimate_covers_both_tasks(ensem
     assert "frames with test-model" in result.stdout and "ensemble with test-model" in result.stdout
     assert result.stdout.count("requests to make       0") == 2
     assert len(fake.log) == before
+
+
+def signal_store_files(workdir: Path) -> dict[str, int]:
+    root = workdir / "results" / "cache" / "signals"
+    return {str(p.relative_to(root)): p.stat().st_mtime_ns for p in root.rglob("*") if p.is_file()}
+
+
+def test_fast_modes_of_the_detector_and_coca_fill_stores_of_their_own(ensemble_run, tmp_path):
+    workdir = tmp_path / "fast"
+    shutil.copytree(ensemble_run, workdir, symlinks=True)
+    before = signal_store_files(workdir)
+    exact = pd.read_parquet(workdir / "results" / "signals" / "objects.parquet")
+    config = yaml.safe_load((workdir / "config.yaml").read_text())
+    config["signals"]["objects"].update(precision="int8", backend="openvino")
+    config["signals"]["captions"]["precision"] = "int8"
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+    assert {"signals_objects", "signals_captions"} <= set(planned_jobs(workdir))
+    snakemake(workdir, "results/signals/objects.parquet", "results/signals/captions.parquet")
+    after = signal_store_files(workdir)
+    assert {k: v for k, v in after.items() if k in before} == before  # fp32's stores are untouched
+    new_stores = {Path(k).parts[0] + "/" + Path(k).parts[1] for k in set(after) - set(before) if Path(k).parts[0] != "openvino"}
+    assert {store.split("/")[0] for store in new_stores} == {"objects", "captions"}
+    logs = workdir / "logs" / "signals"
+    assert "(int8, openvino)" in (logs / "objects.log").read_text()
+    assert "(int8)" in (logs / "captions.log").read_text()
+    for signal in ("objects", "captions"):
+        table = pd.read_parquet(workdir / "results" / "signals" / f"{signal}.parquet")
+        assert (table["status"] == "ok").all() and len(table) == len(exact), signal
 
 
 def test_signals_alone_need_no_llm(ensemble_run, tmp_path, fake):

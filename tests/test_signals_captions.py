@@ -1,18 +1,21 @@
 """Captions: our CoCa decoding loop against a scripted model, tiny CoCa for real, and the LLM method."""
 
+import copy
 import io
 from pathlib import Path
 
 import open_clip
 import pyarrow as pa
+import pytest
 import torch
 from PIL import Image
 from snakemake.utils import validate
 
 from conftest import gps_photos
 from imagecoding.clip.model import ModelSpec, load_clip
-from imagecoding.signals.captions import END, START, caption_tables, decode, generate_tokens
+from imagecoding.signals.captions import END, START, caption_tables, coca_precision, decode, generate_tokens
 from imagecoding.tasks.captions import SCHEMA, captions_run
+from imagecoding.weights import WeightsUnavailable
 from llm_server import FakeLLM
 from tiny_clip import COCA_CONFIG, COCA_NAME
 
@@ -116,6 +119,30 @@ def test_tiny_coca_captions_every_image_and_reports_failures(tmp_path, tiny_coca
         assert rows[image_id]["status"] == "ok" and isinstance(rows[image_id]["text"], str)
         assert len(open_clip.get_tokenizer("ViT-B-32")([rows[image_id]["text"]])[0].nonzero()) <= 8 + 2
     assert runs[0] == runs[1]  # greedy decoding is deterministic
+
+
+def test_int8_coca_quantises_every_tower_and_still_captions(tmp_path, tiny_coca_checkpoint):
+    spec = ModelSpec(COCA_NAME, str(tiny_coca_checkpoint), str(COCA_CONFIG))
+    exact, preprocess, _ = load_clip(spec)
+    with torch.no_grad():  # open_clip starts the vocabulary projection at zero: every logit would be 0
+        exact.text_decoder.text_projection.normal_(0, 0.5)
+    fast = coca_precision(copy.deepcopy(exact), "int8", "cpu")
+    for tower in ("visual", "text", "text_decoder"):
+        kinds = {type(part).__module__ for part in getattr(fast, tower).modules() if "Linear" in type(part).__name__}
+        assert any("quantized" in kind for kind in kinds), tower
+    images = torch.rand(4, 3, 32, 32)
+    text = torch.full((4, 1), START)
+    with torch.no_grad():  # the next-token logits of one decoder step, from the same image and prefix
+        want = exact(images, text, output_labels=False)["logits"][:, -1]
+        got = fast(images, text, output_labels=False)["logits"][:, -1]
+    assert torch.nn.functional.cosine_similarity(want - want.mean(1, keepdim=True), got - got.mean(1, keepdim=True)).min() > 0.99
+    paths = gps_photos(tmp_path / "photos", 2, seed=4, size=(60, 80))
+    rows = pa.concat_tables(caption_tables(fast, preprocess, [(f"id{i}", str(p)) for i, p in enumerate(paths)],
+                                           batch_size=2, max_length=8)).to_pylist()
+    assert [r["status"] for r in rows] == ["ok", "ok"] and all(isinstance(r["text"], str) for r in rows)
+    assert coca_precision(exact, "fp32", "cuda") is exact
+    with pytest.raises(WeightsUnavailable, match="int8 runs on the CPU only"):
+        coca_precision(exact, "int8", "cuda")
 
 
 def test_captions_from_the_llm_carry_the_image_without_exif_and_cost(tmp_path, monkeypatch):

@@ -1,12 +1,17 @@
 """Object detection with a torchvision detector: random weights, real model code, thresholds and the offline path."""
 
+import logging
+
 import pyarrow as pa
 import pytest
 import torch
 from torchvision.models import get_model
+from torchvision.ops.misc import FrozenBatchNorm2d
 
 from conftest import gps_photos
-from imagecoding.signals.objects import SCHEMA, DetectorSpec, detect_tables, fetch_detector, load_detector, summary
+from imagecoding.signals.objects import (
+    SCHEMA, DetectorSpec, backbone_path, detect_tables, fetch_detector, load_detector, prepare_detector, summary,
+)
 from imagecoding.weights import WeightsUnavailable
 
 MODEL = "fasterrcnn_mobilenet_v3_large_320_fpn"
@@ -65,17 +70,86 @@ def test_images_that_fail_to_load_are_rows(detector, tmp_path):
     assert row["status"] in ("not_an_image", "corrupt", "truncated") and row["labels"] is None
 
 
-def test_a_local_weights_file_is_loaded(photos, tmp_path):
+@pytest.fixture(scope="module")
+def local_weights(tmp_path_factory):
     torch.manual_seed(7)
     reference = get_model(MODEL, weights=None, weights_backbone=None, num_classes=91).eval()
-    path = tmp_path / "detector.pth"
+    path = tmp_path_factory.mktemp("weights") / "detector.pth"
     torch.save(reference.state_dict(), path)
-    loaded = load_detector(DetectorSpec(MODEL, str(path)))
-    first = {name: value for name, value in loaded[0].state_dict().items()}
-    assert all(torch.equal(first[name], value) for name, value in reference.state_dict().items())
+    return reference, path
+
+
+def test_a_local_weights_file_is_loaded_and_its_folded_norms_compute_the_same(photos, local_weights):
+    reference, path = local_weights
+    loaded = load_detector(DetectorSpec(MODEL, str(path)))[0]
+    norms = (torch.nn.BatchNorm2d, FrozenBatchNorm2d)
+    assert any(isinstance(part, norms) for part in reference.backbone.modules())
+    assert not any(isinstance(part, norms) for part in loaded.backbone.modules()), "every norm is folded"
+    images = torch.rand(2, 3, 320, 320)
+    with torch.no_grad():
+        want, got = reference.backbone(images), loaded.backbone(images)
+    assert want.keys() == got.keys()
+    for name in want:
+        assert torch.allclose(want[name], got[name], rtol=1e-4, atol=1e-4), name
     description = fetch_detector(DetectorSpec(MODEL, str(path)))
     assert description["checkpoint"] == str(path) and len(description["weights_sha256"]) == 64
     assert SCHEMA.field("boxes").type == pa.list_(pa.list_(pa.float32(), 4))
+
+
+def test_openvino_runs_the_backbone_as_torch_does_and_keeps_the_conversion(local_weights, photos, tmp_path, caplog):
+    _, path = local_weights
+    spec = DetectorSpec(MODEL, str(path))
+    sha = fetch_detector(spec)["weights_sha256"]
+    torch_model, preprocess, categories, min_side = load_detector(spec, min_score=0.0)
+    with caplog.at_level(logging.INFO):
+        ov_model = prepare_detector(load_detector(spec, min_score=0.0)[0], spec, "fp32", "openvino", "cpu", sha,
+                                    tmp_path, min_side, threads=1)
+    kept = backbone_path(tmp_path, spec, sha)
+    assert type(ov_model.backbone).__name__ == "OpenVINOBackbone" and ov_model.backbone.out_channels == 256
+    assert kept.is_file() and kept.with_suffix(".bin").is_file() and "converted the detector backbone" in caplog.text
+    images = torch.rand(3, 3, 320, 416)  # another batch and size than the conversion's example
+    with torch.no_grad():
+        want, got = torch_model.backbone(images), ov_model.backbone(images)
+    assert list(got) == list(want)
+    for name in want:
+        assert got[name].shape == want[name].shape
+        assert torch.nn.functional.cosine_similarity(got[name].flatten(), want[name].flatten(), dim=0) > 0.99999
+    rows = {}
+    for label, model in (("torch", torch_model), ("openvino", ov_model)):
+        rows[label] = pa.concat_tables(detect_tables(model, preprocess, categories, photos, 0.0, min_side, batch_size=2)).to_pylist()
+    assert [r["labels"][:3] for r in rows["openvino"]] == [r["labels"][:3] for r in rows["torch"]]
+    caplog.clear()
+    stamp = kept.stat().st_mtime_ns
+    with caplog.at_level(logging.INFO):
+        prepare_detector(load_detector(spec)[0], spec, "fp32", "openvino", "cpu", sha, tmp_path, min_side, threads=1)
+    assert kept.stat().st_mtime_ns == stamp and "converted" not in caplog.text  # the kept conversion is reused
+
+
+def test_int8_quantises_the_box_head_and_keeps_its_scores(local_weights):
+    _, path = local_weights
+    spec = DetectorSpec(MODEL, str(path))
+    exact = load_detector(spec)[0]
+    fast = prepare_detector(load_detector(spec)[0], spec, "int8", "torch", "cpu", None, ".", 320, threads=1)
+    linear = [type(part).__module__ for part in fast.roi_heads.modules() if "Linear" in type(part).__name__]
+    assert linear and all("quantized" in module for module in linear)
+    assert not any("quantized" in type(part).__module__ for part in fast.backbone.modules())
+    pooled = torch.rand(64, 256, 7, 7)  # what roi_align hands the box head
+    with torch.no_grad():
+        want = exact.roi_heads.box_predictor(exact.roi_heads.box_head(pooled))
+        got = fast.roi_heads.box_predictor(fast.roi_heads.box_head(pooled))
+    for w, g in zip(want, got):
+        assert torch.nn.functional.cosine_similarity(w.flatten(), g.flatten(), dim=0) > 0.999
+
+
+def test_modes_that_do_not_exist_or_need_a_cpu_stop_with_advice(local_weights):
+    _, path = local_weights
+    spec = DetectorSpec(MODEL, str(path))
+    model = load_detector(spec)[0]
+    with pytest.raises(WeightsUnavailable, match="must be one of fp32, int8"):
+        prepare_detector(model, spec, "bf16", "torch", "cpu", None, ".", 320, threads=1)
+    with pytest.raises(WeightsUnavailable, match="on cuda use precision fp32 and backend torch"):
+        prepare_detector(model, spec, "int8", "torch", "cuda", None, ".", 320, threads=1)
+    assert prepare_detector(model, spec, "fp32", "torch", "cuda", None, ".", 320, threads=1) is model
 
 
 def test_offline_without_cached_weights_stops_with_advice(tmp_path, monkeypatch):

@@ -4,6 +4,7 @@ bfloat16 natively, with its bf16 precision hint.
 The tower is traced once with torch, converted with `openvino.convert_model` and kept as IR (.xml/.bin) under
 the embedding stores, keyed by the weights and the OpenVINO version; later runs compile the kept IR, which
 takes well under a second. The text tower stays torch: phrases are encoded once and cached anyway.
+The detector's backbone (signals/objects.py) is kept and compiled the same way.
 """
 
 from __future__ import annotations
@@ -50,13 +51,42 @@ def converted_path(store_dir: str | Path, weights_key: str) -> Path:
     return Path(store_dir) / "openvino" / f"{weights_key}__ov{version()}" / "visual.xml"
 
 
+def save_ir(converted, path: Path) -> None:
+    """Save a converted OpenVINO model as IR at `path`, atomically: it is written into a folder of its own, which
+    then takes its place, so a killed job leaves no half model and two jobs converting at once both succeed."""
+    import shutil
+    import uuid
+
+    import openvino as ov
+
+    folder = path.parent
+    temporary = folder.with_name(f".{folder.name}.{uuid.uuid4().hex[:8]}.tmp")
+    temporary.mkdir(parents=True)
+    ov.save_model(converted, temporary / path.name, compress_to_fp16=False)
+    try:
+        temporary.replace(folder)
+    except OSError:  # another job converted it first
+        shutil.rmtree(temporary, ignore_errors=True)
+
+
+def compile_ir(path, hint: str, threads: int, what: str):
+    """The kept IR at `path` (or a converted model in memory) compiled for this CPU with a precision hint (f32, bf16)."""
+    import openvino as ov
+
+    core = ov.Core()
+    started = time.perf_counter()
+    model = core.read_model(path) if isinstance(path, (str, Path)) else path
+    compiled = core.compile_model(model, "CPU",
+                                  {"INFERENCE_PRECISION_HINT": hint, "INFERENCE_NUM_THREADS": max(1, threads)})
+    log.info("OpenVINO %s compiled %s (%s) in %.1f s", version(), what, hint, time.perf_counter() - started)
+    return compiled
+
+
 def convert(model, size: int, path: Path) -> None:
-    """Trace the vision tower with one image of the model's input size and save it as OpenVINO IR (atomically)."""
+    """Trace the vision tower with one image of the model's input size and save it as OpenVINO IR."""
     import openvino as ov
     import torch
 
-    import shutil
-    import uuid
     import warnings
 
     started = time.perf_counter()
@@ -66,15 +96,7 @@ def convert(model, size: int, path: Path) -> None:
         traced = torch.jit.trace(model.visual.float(), example, check_trace=False)
         converted = ov.convert_model(traced)
     converted.reshape([-1, 3, size, size])  # any batch size
-    # written into a folder of its own, which then takes its place: a killed job leaves no half model
-    folder = path.parent
-    temporary = folder.with_name(f".{folder.name}.{uuid.uuid4().hex[:8]}.tmp")
-    temporary.mkdir(parents=True)
-    ov.save_model(converted, temporary / path.name, compress_to_fp16=False)
-    try:
-        temporary.replace(folder)
-    except OSError:  # another job converted it first
-        shutil.rmtree(temporary, ignore_errors=True)
+    save_ir(converted, path)
     log.info("converted the image tower to OpenVINO in %.1f s: %s", time.perf_counter() - started, path)
 
 
@@ -100,15 +122,8 @@ def with_openvino(model, precision: str, store_dir: str | Path, weights_key: str
     """The model with its image tower on OpenVINO: fp32 exact, bf16 through the precision hint. `model` is the
     fp32 torch model; `weights_key` names its weights (model.weights_key without mode suffixes)."""
     choose_backend("openvino", "cpu", precision)  # raises with the fix where it cannot run
-    import openvino as ov
-
     path = converted_path(store_dir, weights_key)
     if not path.is_file():
         convert(model, size, path)
     hint = "bf16" if precision == "bf16" else "f32"
-    core = ov.Core()
-    started = time.perf_counter()
-    compiled = core.compile_model(core.read_model(path), "CPU",
-                                  {"INFERENCE_PRECISION_HINT": hint, "INFERENCE_NUM_THREADS": max(1, threads)})
-    log.info("OpenVINO %s compiled the image tower (%s) in %.1f s", version(), hint, time.perf_counter() - started)
-    return OpenVINOImages(model, compiled, hint)
+    return OpenVINOImages(model, compile_ir(path, hint, threads, "the image tower"), hint)

@@ -276,14 +276,22 @@ def image_dtype(model):
     return torch.float32
 
 
-def quantize(model):
-    """int8 dynamic quantisation of the vision tower's linear layers (the opt-in fast mode on CPUs)."""
+def quantize(model, towers: tuple[str, ...] = ("visual",)):
+    """int8 dynamic quantisation of the linear layers of `towers` (the opt-in fast mode on CPUs): the vision
+    tower for CLIP; CoCa's captions add its text tower and text decoder.
+
+    The first block's MLP input layer of each tower stays fp32: open_clip reads its weight's dtype to cast inputs.
+    """
     import torch
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # torch.ao's dynamic quantisation is deprecated in favour of torchao,
-        # which measured slower here (docs/benchmarks.md); torch is pinned, so the API stays.
-        model.visual = torch.ao.quantization.quantize_dynamic(model.visual, {torch.nn.Linear}, dtype=torch.qint8)
+    for name in towers:
+        tower = getattr(model, name)
+        layers = {path: torch.ao.quantization.default_dynamic_qconfig for path, part in tower.named_modules()
+                  if type(part) is torch.nn.Linear and not path.endswith("resblocks.0.mlp.c_fc")}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch.ao's dynamic quantisation is deprecated in favour of torchao,
+            # which measured slower here (docs/benchmarks.md); torch is pinned, so the API stays.
+            setattr(model, name, torch.ao.quantization.quantize_dynamic(tower, layers, dtype=torch.qint8))
     return model
 
 

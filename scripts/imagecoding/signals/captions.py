@@ -58,6 +58,20 @@ def generate_tokens(model, images, max_length: int = 30, min_length: int = 5, re
     return text
 
 
+def coca_precision(model, precision: str, device: str):
+    """CoCa in `signals.captions.precision`: fp32, or int8 dynamic quantisation of the image tower, the text tower
+    and the text decoder (CPU only; about 1.15x at trained lengths, docs/benchmarks.md)."""
+    from ..clip.model import quantize
+    from ..weights import WeightsUnavailable
+
+    if precision == "fp32":
+        return model
+    if precision != "int8" or device != "cpu":
+        raise WeightsUnavailable(f"signals.captions.precision: {precision} on {device} is not a mode; int8 runs on the "
+                                 "CPU only, fp32 everywhere.")
+    return quantize(model, ("visual", "text", "text_decoder"))
+
+
 def decode(tokens) -> str:
     import open_clip
 
