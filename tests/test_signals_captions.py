@@ -121,6 +121,39 @@ def test_tiny_coca_captions_every_image_and_reports_failures(tmp_path, tiny_coca
     assert runs[0] == runs[1]  # greedy decoding is deterministic
 
 
+class Hidden:
+    """The model without its text_decoder attribute in sight: decoding cannot shorten the vocabulary projection."""
+
+    def __init__(self, model):
+        self.model = model
+        self.shapes = []
+
+    def _encode_image(self, images):
+        return self.model._encode_image(images)
+
+    def __call__(self, *args, **kwargs):
+        out = self.model(*args, **kwargs)
+        self.shapes.append(tuple(out["logits"].shape))
+        return out
+
+
+def test_projecting_only_the_last_position_gives_the_same_captions(tiny_coca_checkpoint):
+    model, _, _ = load_clip(ModelSpec(COCA_NAME, str(tiny_coca_checkpoint), str(COCA_CONFIG)))
+    with torch.no_grad():  # open_clip starts the vocabulary projection at zero: every logit would be 0
+        model.text_decoder.text_projection.normal_(0, 0.5)
+    images = torch.rand(3, 3, 32, 32)
+    every = Hidden(model)
+    with torch.no_grad():
+        want = generate_tokens(every, images, max_length=8, min_length=2)
+        sizes = []
+        hook = model.register_forward_hook(lambda module, inputs, output: sizes.append(tuple(output["logits"].shape)))
+        got = generate_tokens(model, images, max_length=8, min_length=2)
+        hook.remove()
+    assert torch.equal(want, got) and len(set(want[:, 1:].flatten().tolist())) > 1
+    assert every.shapes[-1][1] > 1 and {size[1] for size in sizes} == {1}  # one position projected per step
+    assert model.text_decoder.ln_final._forward_hooks == {}  # the hook is gone once decoding ends
+
+
 def test_int8_coca_quantises_every_tower_and_still_captions(tmp_path, tiny_coca_checkpoint):
     spec = ModelSpec(COCA_NAME, str(tiny_coca_checkpoint), str(COCA_CONFIG))
     exact, preprocess, _ = load_clip(spec)

@@ -114,11 +114,14 @@ def _missing_message(spec: DetectorSpec, path: Path, why: str) -> str:
     )
 
 
-def load_detector(spec: DetectorSpec, cache_dir: str | None = None, device: str = "cpu", min_score: float | None = None):
+def load_detector(spec: DetectorSpec, cache_dir: str | None = None, device: str = "cpu", min_score: float | None = None,
+                  fold: bool = True):
     """(model in eval mode, preprocessing, category names, shorter side the model resizes to); never downloads.
 
     With `min_score`, the model's own score cut-off follows it, so a threshold below torchvision's
-    default (0.05) keeps the detections it would otherwise drop before we see them.
+    default (0.05) keeps the detections it would otherwise drop before we see them. The batch norms are
+    folded into their convolutions (exact) unless `fold` is False: torchvision's model as published,
+    the benchmarks' baseline.
     """
     import torch
     from torchvision.models import get_model
@@ -138,6 +141,8 @@ def load_detector(spec: DetectorSpec, cache_dir: str | None = None, device: str 
             if part is not None and hasattr(part, "score_thresh"):
                 part.score_thresh = min(part.score_thresh, min_score)
     model.eval().to(device)
+    if not fold:
+        return model, enum.transforms(), categories, min(model.transform.min_size)
     fold_batchnorm(model)
     if device == "cpu":
         model.backbone.to(memory_format=torch.channels_last)  # oneDNN's faster layout for these convolutions
