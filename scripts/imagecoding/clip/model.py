@@ -278,7 +278,7 @@ def image_dtype(model):
 
 def quantize(model, towers: tuple[str, ...] = ("visual",)):
     """int8 dynamic quantisation of the linear layers of `towers` (the opt-in fast mode on CPUs): the vision
-    tower for CLIP; CoCa's captions add its text tower and text decoder.
+    tower for CLIP; CoCa's captions add its text tower and text decoder; the detector quantises its `roi_heads`.
 
     The first block's MLP input layer of each tower stays fp32: open_clip reads its weight's dtype to cast inputs.
     """

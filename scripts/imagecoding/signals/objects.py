@@ -172,19 +172,16 @@ def fold_batchnorm(model):
 def quantize_heads(model):
     """`precision: int8`: int8 dynamic quantisation of the linear layers (Faster R-CNN's box head, a third of its
     time on a CPU); the backbone's convolutions stay fp32. Detectors whose heads are convolutions gain nothing."""
-    import warnings
-
     import torch
+
+    from ..clip.model import quantize
 
     heads = getattr(model, "roi_heads", None)
     if heads is None or not any(type(part) is torch.nn.Linear for part in heads.modules()):
         log.warning("signals.objects.precision int8: %s has no linear box head, so int8 changes nothing; use fp32.",
                     type(model).__name__)
         return model
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # torch.ao's dynamic quantisation is deprecated; torch is pinned
-        model.roi_heads = torch.ao.quantization.quantize_dynamic(heads, {torch.nn.Linear}, dtype=torch.qint8)
-    return model
+    return quantize(model, ("roi_heads",))
 
 
 def backbone_path(store_dir: str | Path, spec: DetectorSpec, weights_sha256: str) -> Path:
