@@ -292,15 +292,16 @@ def main() -> None:
         images = scratch / f"images-{count}"
         make_images(images, count)
         notebook_out = scratch / f"notebook-{count}.parquet"
+        workdirs = {}
         for _ in range(rounds):
             seconds.setdefault((count, "notebook"), []).append(timed(
                 [PYTHON, str(scratch / "notebook.py"), str(images), str(checkpoint), str(SCHEME), str(notebook_out)], env=env))
             for name in MODES:
-                elapsed, workdir = workflow_run(scratch, images, checkpoint, name, env)
+                elapsed, workdirs[name] = workflow_run(scratch, images, checkpoint, name, env)
                 seconds.setdefault((count, name), []).append(elapsed)
         notebook = statistics.median(seconds[(count, "notebook")])
         for name in MODES:
-            workdir = scratch / f"workflow-{images.name}-{list(MODES).index(name)}"
+            workdir = workdirs[name]  # the last round's run of this mode
             agree, clear = agreement(notebook_out, workdir / "results" / "clip" / "image_type.parquet", images)
             ratios[(count, name)] = notebook / statistics.median(seconds[(count, name)])
             same[(count, name)] = agree
