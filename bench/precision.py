@@ -49,7 +49,8 @@ def vit_rates(repeats: int) -> tuple[dict, dict]:
     spec = ModelSpec("ViT-B-32", str(checkpoint))
     images = probe_images(224, 32, seed=3)
     models = {mode: load_clip(spec, precision=mode, checkpoint=str(checkpoint))[0] for mode in ("fp32", "int8", "bf16")}
-    from imagecoding.clip.backends import available, with_openvino
+    from imagecoding.clip.backends import with_openvino
+    from imagecoding.openvino_ir import available
     from imagecoding.clip.model import weights_key
 
     conversion = None

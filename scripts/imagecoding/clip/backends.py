@@ -4,7 +4,7 @@ bfloat16 natively, with its bf16 precision hint.
 The tower is traced once with torch, converted with `openvino.convert_model` and kept as IR (.xml/.bin) under
 the embedding stores, keyed by the weights and the OpenVINO version; later runs compile the kept IR, which
 takes well under a second. The text tower stays torch: phrases are encoded once and cached anyway.
-The detector's backbone (signals/objects.py) is kept and compiled the same way.
+Saving and compiling IR is openvino_ir.py's, which the detector's backbone (signals/objects.py) shares.
 """
 
 from __future__ import annotations
@@ -13,15 +13,10 @@ import logging
 import time
 from pathlib import Path
 
+from ..openvino_ir import available, compile_ir, save_ir, version
 from ..weights import WeightsUnavailable
 
 log = logging.getLogger(__name__)
-
-
-def available() -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec("openvino") is not None
 
 
 def choose_backend(requested: str, device: str, precision: str) -> str:
@@ -40,46 +35,9 @@ def choose_backend(requested: str, device: str, precision: str) -> str:
     return "openvino" if runs and available() else "torch"
 
 
-def version() -> str:
-    import importlib.metadata
-
-    return importlib.metadata.version("openvino")
-
-
 def converted_path(store_dir: str | Path, weights_key: str) -> Path:
     """Where the converted tower of one model's weights lives: beside the embedding stores, per OpenVINO version."""
     return Path(store_dir) / "openvino" / f"{weights_key}__ov{version()}" / "visual.xml"
-
-
-def save_ir(converted, path: Path) -> None:
-    """Save a converted OpenVINO model as IR at `path`, atomically: it is written into a folder of its own, which
-    then takes its place, so a killed job leaves no half model and two jobs converting at once both succeed."""
-    import shutil
-    import uuid
-
-    import openvino as ov
-
-    folder = path.parent
-    temporary = folder.with_name(f".{folder.name}.{uuid.uuid4().hex[:8]}.tmp")
-    temporary.mkdir(parents=True)
-    ov.save_model(converted, temporary / path.name, compress_to_fp16=False)
-    try:
-        temporary.replace(folder)
-    except OSError:  # another job converted it first
-        shutil.rmtree(temporary, ignore_errors=True)
-
-
-def compile_ir(path, hint: str, threads: int, what: str):
-    """The kept IR at `path` (or a converted model in memory) compiled for this CPU with a precision hint (f32, bf16)."""
-    import openvino as ov
-
-    core = ov.Core()
-    started = time.perf_counter()
-    model = core.read_model(path) if isinstance(path, (str, Path)) else path
-    compiled = core.compile_model(model, "CPU",
-                                  {"INFERENCE_PRECISION_HINT": hint, "INFERENCE_NUM_THREADS": max(1, threads)})
-    log.info("OpenVINO %s compiled %s (%s) in %.1f s", version(), what, hint, time.perf_counter() - started)
-    return compiled
 
 
 def convert(model, size: int, path: Path) -> None:

@@ -186,7 +186,7 @@ def quantize_heads(model):
 
 def backbone_path(store_dir: str | Path, spec: DetectorSpec, weights_sha256: str) -> Path:
     """Where the detector backbone converted for OpenVINO is kept: beside the signal stores, per weights and version."""
-    from ..clip.backends import version
+    from ..openvino_ir import version
     from ..clip.model import slug
 
     return Path(store_dir) / "openvino" / f"objects-{slug(spec.model)}-{weights_sha256[:16]}__ov{version()}" / "backbone.xml"
@@ -220,7 +220,7 @@ def with_openvino(model, spec: DetectorSpec, weights_sha256: str | None, store_d
     import openvino as ov
     import torch
 
-    from ..clip.backends import available, compile_ir, save_ir
+    from ..openvino_ir import available, compile_ir, save_ir
 
     if not available():
         raise WeightsUnavailable("signals.objects.backend: openvino is not installed in this environment; install the "
