@@ -80,7 +80,8 @@ def _greedy(model, images, max_length: int, min_length: int, repetition_penalty:
 
 def coca_precision(model, precision: str, device: str):
     """CoCa in `signals.captions.precision`: fp32, or int8 dynamic quantisation of the image tower, the text tower
-    and the text decoder (CPU only; about 1.15x at trained lengths, docs/benchmarks.md)."""
+    and the text decoder (CPU only). It gains little: 1.15x at trained lengths in one run and nothing in another
+    (docs/benchmarks.md), since attention's input projections are not linear layers and stay fp32."""
     from ..clip.model import quantize
     from ..weights import WeightsUnavailable
 

@@ -141,11 +141,10 @@ def load_detector(spec: DetectorSpec, cache_dir: str | None = None, device: str 
             if part is not None and hasattr(part, "score_thresh"):
                 part.score_thresh = min(part.score_thresh, min_score)
     model.eval().to(device)
-    if not fold:
-        return model, enum.transforms(), categories, min(model.transform.min_size)
-    fold_batchnorm(model)
-    if device == "cpu":
-        model.backbone.to(memory_format=torch.channels_last)  # oneDNN's faster layout for these convolutions
+    if fold:
+        fold_batchnorm(model)
+        if device == "cpu":
+            model.backbone.to(memory_format=torch.channels_last)  # oneDNN's faster layout for these convolutions
     return model, enum.transforms(), categories, min(model.transform.min_size)
 
 
@@ -170,8 +169,8 @@ def fold_batchnorm(model):
 
 
 def quantize_heads(model):
-    """`precision: int8`: int8 dynamic quantisation of the linear layers (Faster R-CNN's box head, a third of its
-    time on a CPU); the backbone's convolutions stay fp32. Detectors whose heads are convolutions gain nothing."""
+    """`precision: int8`: int8 dynamic quantisation of the linear layers (Faster R-CNN's box head, about a
+    quarter of its fp32 time on a CPU); the backbone's convolutions stay fp32. Detectors whose heads are convolutions gain nothing."""
     import torch
 
     from ..clip.model import quantize
