@@ -15,7 +15,7 @@ from imagecoding.config import (
     resolve_bundled_files,
     without,
 )
-from imagecoding.invocation import run_plan
+from imagecoding.invocation import run_census
 from imagecoding.tuning import as_resources
 from imagecoding.validation.variables import asks_multimodal, learns
 
@@ -33,7 +33,7 @@ if MAIN_PROCESS:
     check_config(
         config, uses_conda=bool(workflow.deployment_settings.deployment_method)
     )
-RUN = run_plan(config, os.path.join(workflow.basedir, "scripts"), MAIN_PROCESS)
+CENSUS = run_census(config, os.path.join(workflow.basedir, "scripts"), MAIN_PROCESS)
 
 SCHEMES = sorted(config["clip"]["schemes"])
 ENSEMBLE = config["ensemble"]
@@ -68,12 +68,12 @@ def settings(*keys):
 
 def code(script):
     """The key of the library code an entry script runs: a changed module re-runs its steps."""
-    return RUN["code"][script]
+    return CENSUS["code"][script]
 
 
 def shards():
     """Embedding jobs: clip.shards, or as many as clip.shard_size asks for (counted by the main process)."""
-    return [f"{i}-of-{RUN['shards']}" for i in range(RUN["shards"])]
+    return [f"{i}-of-{CENSUS['shards']}" for i in range(CENSUS["shards"])]
 
 
 SHARDS = shards()
@@ -92,7 +92,7 @@ def runtime_minutes(step, device="cpu", shards=1, processes=1):
     rate, at least 30; on a laptop it only orders jobs. A job killed at its limit keeps its commits.
     """
     cpu, gpu = IMAGES_PER_SECOND[step]
-    images = RUN["images"] / shards
+    images = CENSUS["images"] / shards
     rate = gpu if device == "cuda" else cpu * processes
     return max(30, round(2 * images / rate / 60))
 
@@ -100,7 +100,7 @@ def runtime_minutes(step, device="cpu", shards=1, processes=1):
 def llm_minutes():
     """LLM jobs: a request takes about 2 s, llm.max_concurrency in flight."""
     per_second = config["llm"]["max_concurrency"] / 2
-    return max(30, round(2 * RUN["images"] / per_second / 60))
+    return max(30, round(2 * CENSUS["images"] / per_second / 60))
 
 
 def gpus(device):
