@@ -16,8 +16,8 @@ from imagecoding.config import (
     without,
 )
 from imagecoding.invocation import run_census
+from imagecoding.plan import asks_multimodal, learns
 from imagecoding.tuning import as_resources
-from imagecoding.validation.variables import asks_multimodal, learns
 
 # Start-up checks (files, Tesseract, API keys) run once, in the main process; every cluster job parses
 # this file again and reads what the main process computed instead (imagecoding/invocation.py).

@@ -259,7 +259,7 @@ def consensus_problems(config: dict) -> list[str]:
 
 def multimodal_problems(config: dict) -> list[str]:
     """The multimodal task's prompt renders with the schemes, and its key is there, before anything runs."""
-    from .validation.variables import asks_multimodal
+    from .plan import asks_multimodal
 
     if not asks_multimodal(config):
         return []

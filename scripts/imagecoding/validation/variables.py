@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..plan import asks_multimodal, learns
+
 
 @dataclass(frozen=True)
 class CodedVariable:
@@ -31,16 +33,6 @@ def coded_variables(schemes: dict, codebook=None, ensemble: bool = False, consen
         elif variable.type == "boolean":
             found.append(CodedVariable(variable.column, ("true", "false"), ("frames",) + also, variable.description))
     return found
-
-
-def learns(config: dict) -> bool:
-    """The learned classifier runs when it is enabled and there are human codes to learn from."""
-    return bool(config["learned"]["enabled"] and config["validation"]["annotations"])
-
-
-def asks_multimodal(config: dict) -> bool:
-    """The multimodal LLM runs when it is enabled, and when routing needs it."""
-    return bool(config["multimodal"]["enabled"] or config["route"]["enabled"])
 
 
 def load_variables(config: dict, **methods: bool) -> list[CodedVariable]:
