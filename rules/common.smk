@@ -7,7 +7,6 @@ from snakemake.utils import validate
 sys.path.insert(0, os.path.join(workflow.basedir, "scripts"))
 
 from imagecoding.config import (
-    annotation_files,
     check_config,
     check_schema,
     check_study,
@@ -16,7 +15,7 @@ from imagecoding.config import (
     without,
 )
 from imagecoding.invocation import run_census
-from imagecoding.plan import asks_multimodal, learns
+from imagecoding.plan import annotation_files, asks_multimodal, learns
 from imagecoding.tuning import as_resources
 
 # Start-up checks (files, Tesseract, API keys) run once, in the main process; every cluster job parses

@@ -11,3 +11,9 @@ def learns(config: dict) -> bool:
 def asks_multimodal(config: dict) -> bool:
     """The multimodal LLM runs when it is enabled, and when routing needs it."""
     return bool(config["multimodal"]["enabled"] or config["route"]["enabled"])
+
+
+def annotation_files(config: dict) -> list[str]:
+    """validation.annotations as a list: one file or several may be named."""
+    annotations = config["validation"]["annotations"] or []
+    return [annotations] if isinstance(annotations, str) else list(annotations)
