@@ -15,7 +15,7 @@ from imagecoding.config import (
     without,
 )
 from imagecoding.invocation import run_census
-from imagecoding.plan import annotation_files, asks_multimodal, learns
+from imagecoding.plan import VARIABLE_KEYS, study_plan
 from imagecoding.tuning import as_resources
 
 # Start-up checks (files, Tesseract, API keys) run once, in the main process; every cluster job parses
@@ -34,29 +34,13 @@ if MAIN_PROCESS:
     )
 CENSUS = run_census(config, os.path.join(workflow.basedir, "scripts"), MAIN_PROCESS)
 
-SCHEMES = sorted(config["clip"]["schemes"])
-ENSEMBLE = config["ensemble"]
-SIGNALS = ENSEMBLE["signals"] if ENSEMBLE["enabled"] else []
-CLASSIFY = ENSEMBLE["enabled"] and ENSEMBLE["classify"]
-CAPTIONS_BY_LLM = config["signals"]["captions"]["method"] == "llm"
-MULTIMODAL = asks_multimodal(config)
-ROUTED = bool(config["route"]["enabled"])
-LLM_TASKS = (
-    (["frames"] if config["frames"]["enabled"] else [])
-    + (["ensemble"] if CLASSIFY else [])
-    + (["multimodal"] if MULTIMODAL else [])
-    + (["captions"] if "captions" in SIGNALS and CAPTIONS_BY_LLM else [])
-)
-ANNOTATIONS = annotation_files(config)
-MAPPED_FRAMES = [
-    s for s in config["consensus"]["frames"] if config["frames"]["enabled"]
-]
-LEARNED = learns(config)
-CONSENSUS = CLASSIFY or LEARNED or MULTIMODAL or bool(MAPPED_FRAMES)
+# What runs (schemes, methods, signals, LLM tasks, the steps the report reads), decided once from the
+# configuration: the rules below read it, and the library reads its methods (imagecoding/plan.py).
+PLAN = study_plan(config)
 
 
 wildcard_constraints:
-    scheme="|".join(SCHEMES),
+    scheme="|".join(PLAN.schemes),
     shard=r"\d+-of-\d+",
 
 
@@ -199,7 +183,7 @@ def post_settings():
 
 def ensemble_settings():
     """The ensemble reads the scheme files and, when asked to, each post's account."""
-    account = ["posts.account_column"] if ENSEMBLE["include_account"] else []
+    account = ["posts.account_column"] if config["ensemble"]["include_account"] else []
     return settings(
         "ensemble", "clip.schemes", *image_settings(), *post_settings(), *account
     )
@@ -247,43 +231,33 @@ def design_settings():
 
 
 def variable_settings():
-    """What the list of coded variables (schemes, codebook, which methods) depends on."""
-    return (
-        "clip.schemes",
-        "frames.enabled",
-        "frames.codebook",
-        "ensemble.enabled",
-        "ensemble.classify",
-        "consensus.frames",
-        "learned.enabled",
-        "multimodal.enabled",
-        "route.enabled",
-        "validation.annotations",
-    )
+    """What the list of coded variables (schemes, codebook, which methods) depends on: a step given these
+    settings rebuilds the plan's methods from them (imagecoding/plan.py methods_of)."""
+    return VARIABLE_KEYS
 
 
 def frame_results():
-    return ["results/llm/frames.parquet"] if config["frames"]["enabled"] else []
+    return ["results/llm/frames.parquet"] if PLAN.methods.frames else []
 
 
 def signal_results():
-    return expand("results/signals/{signal}.parquet", signal=SIGNALS)
+    return expand("results/signals/{signal}.parquet", signal=PLAN.signals)
 
 
 def ensemble_results():
-    return ["results/ensemble/categories.parquet"] if CLASSIFY else []
+    return ["results/ensemble/categories.parquet"] if PLAN.methods.ensemble else []
 
 
 def learned_results():
-    return ["results/learned"] if LEARNED else []
+    return ["results/learned"] if PLAN.methods.learned else []
 
 
 def multimodal_results():
-    return ["results/llm/multimodal.parquet"] if MULTIMODAL else []
+    return ["results/llm/multimodal.parquet"] if PLAN.methods.multimodal else []
 
 
 def routing_results():
-    return ["results/routing"] if ROUTED else []
+    return ["results/routing"] if PLAN.methods.routed else []
 
 
 def multimodal_outputs():
@@ -292,17 +266,19 @@ def multimodal_outputs():
         "table": "results/llm/multimodal.parquet",
         "ledger": "results/llm/cost/multimodal.csv",
     }
-    return found | ({"routing": directory("results/routing")} if ROUTED else {})
+    return found | (
+        {"routing": directory("results/routing")} if PLAN.methods.routed else {}
+    )
 
 
 def routing_inputs():
     """What routing reads beside the images: the cheap methods, the human codes and the design that weights them."""
-    if not ROUTED:
+    if not PLAN.methods.routed:
         return {}
     return {
-        "scores": expand("results/clip/{scheme}.parquet", scheme=SCHEMES),
+        "scores": expand("results/clip/{scheme}.parquet", scheme=PLAN.schemes),
         "learned": learned_results(),
-        "annotations": ANNOTATIONS,
+        "annotations": list(PLAN.annotations),
         "design": "results/validation/design.parquet",
     }
 
@@ -310,15 +286,15 @@ def routing_inputs():
 def multimodal_settings():
     """The task's settings; with routing also what reading the codes and the cheap methods takes."""
     keys = ["multimodal", "route", "clip.schemes", *image_settings(), *post_settings()]
-    if ROUTED:
+    if PLAN.methods.routed:
         keys += [*coder_settings(), "validation.annotations"]
     return settings(*keys)
 
 
 def consensus_results():
-    if not CONSENSUS:
+    if not PLAN.methods.consensus:
         return []
-    return expand("results/consensus/{scheme}.parquet", scheme=SCHEMES) + [
+    return expand("results/consensus/{scheme}.parquet", scheme=PLAN.schemes) + [
         "results/consensus/agreement.csv"
     ]
 
@@ -327,11 +303,9 @@ def method_results(wildcards):
     """What both validation rules read: the manifest, the schemes and every method's codes."""
     return {
         "manifest": "results/manifest.parquet",
-        "scores": expand("results/clip/{scheme}.parquet", scheme=SCHEMES),
-        "schemes": [config["clip"]["schemes"][s] for s in SCHEMES],
-        "codebook": (
-            [config["frames"]["codebook"]] if config["frames"]["enabled"] else []
-        ),
+        "scores": expand("results/clip/{scheme}.parquet", scheme=PLAN.schemes),
+        "schemes": [config["clip"]["schemes"][s] for s in PLAN.schemes],
+        "codebook": ([config["frames"]["codebook"]] if PLAN.methods.frames else []),
         "frames": frame_results(),
         "ensemble": ensemble_results(),
         "learned": learned_results(),
@@ -342,7 +316,7 @@ def method_results(wildcards):
 
 
 def validation_results():
-    if not ANNOTATIONS:
+    if not PLAN.annotations:
         return []
     return [
         "results/validation/metrics.csv",
@@ -357,23 +331,21 @@ def estimate_results():
 
 
 def ledger_results():
-    return ["results/llm/cost.csv"] if LLM_TASKS else []
+    return ["results/llm/cost.csv"] if PLAN.llm_tasks else []
 
 
 def caption_inputs(wildcards):
     inputs = {"manifest": "results/manifest.parquet"}
-    if not CAPTIONS_BY_LLM:
+    if not PLAN.captions_by_llm:
         inputs["weights"] = "results/signals/captions_weights.json"
     return inputs
 
 
 def model_weights():
-    weights = ["results/clip/weights.json"]
-    if "objects" in SIGNALS:
-        weights.append("results/signals/objects_weights.json")
-    if "captions" in SIGNALS and not CAPTIONS_BY_LLM:
-        weights.append("results/signals/captions_weights.json")
-    return weights
+    """The weights every model step reads: CLIP's, and those of the signals' models."""
+    return ["results/clip/weights.json"] + [
+        f"results/signals/{step}.json" for step in PLAN.weight_steps
+    ]
 
 
 def scheme_file(wildcards):
@@ -384,22 +356,10 @@ def report_steps():
     """Each step whose results the report reads, directly or not: its settings and its code key.
 
     They are the report's provenance, and its params: a step whose settings changed re-runs anyway,
-    so the report re-runs with it and never for a step it does not read. It reads the validation
-    sample's design through the estimates.
+    so the report re-runs with it and never for a step it does not read. Which steps: PLAN.report_steps.
     """
-    steps = ["manifest", "clip_weights", "clip_embed", "clip_score", "merge"]
-    steps += ["frames_code"] if config["frames"]["enabled"] else []
-    steps += [f"signals_{signal}" for signal in SIGNALS]
-    steps += [Path(path).stem for path in model_weights() if "signals" in path]
-    steps += ["ensemble_classify"] if CLASSIFY else []
-    steps += ["learned_fit"] if LEARNED else []
-    steps += ["multimodal_classify"] if MULTIMODAL else []
-    steps += ["consensus"] if CONSENSUS else []
-    steps += ["llm_ledger"] if LLM_TASKS else []
-    steps += ["validation_metrics"] if ANNOTATIONS else []
-    steps += ["validation_design", "validation_export", "estimates"]
     found = {}
-    for name in steps:
+    for name in PLAN.report_steps:
         proxy = getattr(rules, name)
         params = dict(proxy.params.items())
         found[name] = {

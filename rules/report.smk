@@ -2,8 +2,8 @@ rule report:
     input:
         manifest="results/manifest.parquet",
         merged="results/merged.parquet",
-        scores=expand("results/clip/{scheme}.parquet", scheme=SCHEMES),
-        schemes=[config["clip"]["schemes"][s] for s in SCHEMES],
+        scores=expand("results/clip/{scheme}.parquet", scheme=PLAN.schemes),
+        schemes=[config["clip"]["schemes"][s] for s in PLAN.schemes],
         index=expand("results/clip/embedded/{shard}.parquet", shard=SHARDS),
         weights="results/clip/weights.json",
         frames=frame_results(),
