@@ -32,7 +32,7 @@ if methods.routed:
 predictions = rule_predictions(variables, inputs)
 manifest = pd.read_parquet(inputs.manifest)
 design = pd.read_parquet(inputs.design)
-gold_table = study_gold(list(inputs.annotations), variables, manifest, config["validation"])[2]
+gold_table = study_gold(list(inputs.annotations), variables, manifest, config["validation"]).gold
 gold = {name: group.set_index("image_id")["value"].map(as_code) for name, group in gold_table.groupby("variable")}
 
 weights, valid, reason, outside = sample_validity(design, gold_table["image_id"])
