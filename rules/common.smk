@@ -316,18 +316,14 @@ def method_results(wildcards):
 
 
 def validation_results():
-    if not PLAN.annotations:
-        return []
-    return [
-        "results/validation/metrics.csv",
-        "results/validation/gold.csv",
-        "results/validation/import_report.csv",
-        "results/validation/confusion",
-    ]
-
-
-def estimate_results():
-    return ["results/estimates/prevalence.csv", "results/estimates/summary.json"]
+    """What validation_metrics writes for the report, by name; each empty without human codes."""
+    found = {
+        "metrics": "results/validation/metrics.csv",
+        "gold": "results/validation/gold.csv",
+        "import_report": "results/validation/import_report.csv",
+        "confusion": "results/validation/confusion",
+    }
+    return {name: path if PLAN.annotations else [] for name, path in found.items()}
 
 
 def ledger_results():

@@ -1,5 +1,6 @@
 rule report:
     input:
+        **validation_results(),
         manifest="results/manifest.parquet",
         merged="results/merged.parquet",
         scores=expand("results/clip/{scheme}.parquet", scheme=PLAN.schemes),
@@ -14,8 +15,8 @@ rule report:
         multimodal=multimodal_results(),
         routing=routing_results(),
         ledger=ledger_results(),
-        validation=validation_results(),
-        estimates=estimate_results(),
+        prevalence="results/estimates/prevalence.csv",
+        estimates_summary="results/estimates/summary.json",
     output:
         report(
             directory("results/report"),
