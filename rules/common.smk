@@ -7,7 +7,6 @@ from snakemake.utils import validate
 sys.path.insert(0, os.path.join(workflow.basedir, "scripts"))
 
 from imagecoding.config import (
-    annotation_files,
     check_config,
     check_schema,
     check_study,
@@ -15,9 +14,9 @@ from imagecoding.config import (
     resolve_bundled_files,
     without,
 )
-from imagecoding.invocation import run_plan
+from imagecoding.invocation import run_census
+from imagecoding.plan import VARIABLE_KEYS, study_plan
 from imagecoding.tuning import as_resources
-from imagecoding.validation.variables import asks_multimodal, learns
 
 # Start-up checks (files, Tesseract, API keys) run once, in the main process; every cluster job parses
 # this file again and reads what the main process computed instead (imagecoding/invocation.py).
@@ -33,31 +32,15 @@ if MAIN_PROCESS:
     check_config(
         config, uses_conda=bool(workflow.deployment_settings.deployment_method)
     )
-RUN = run_plan(config, os.path.join(workflow.basedir, "scripts"), MAIN_PROCESS)
+CENSUS = run_census(config, os.path.join(workflow.basedir, "scripts"), MAIN_PROCESS)
 
-SCHEMES = sorted(config["clip"]["schemes"])
-ENSEMBLE = config["ensemble"]
-SIGNALS = ENSEMBLE["signals"] if ENSEMBLE["enabled"] else []
-CLASSIFY = ENSEMBLE["enabled"] and ENSEMBLE["classify"]
-CAPTIONS_BY_LLM = config["signals"]["captions"]["method"] == "llm"
-MULTIMODAL = asks_multimodal(config)
-ROUTED = bool(config["route"]["enabled"])
-LLM_TASKS = (
-    (["frames"] if config["frames"]["enabled"] else [])
-    + (["ensemble"] if CLASSIFY else [])
-    + (["multimodal"] if MULTIMODAL else [])
-    + (["captions"] if "captions" in SIGNALS and CAPTIONS_BY_LLM else [])
-)
-ANNOTATIONS = annotation_files(config)
-MAPPED_FRAMES = [
-    s for s in config["consensus"]["frames"] if config["frames"]["enabled"]
-]
-LEARNED = learns(config)
-CONSENSUS = CLASSIFY or LEARNED or MULTIMODAL or bool(MAPPED_FRAMES)
+# What runs (schemes, methods, signals, LLM tasks, the steps the report reads), decided once from the
+# configuration: the rules below read it, and the library reads its methods (imagecoding/plan.py).
+PLAN = study_plan(config)
 
 
 wildcard_constraints:
-    scheme="|".join(SCHEMES),
+    scheme="|".join(PLAN.schemes),
     shard=r"\d+-of-\d+",
 
 
@@ -68,12 +51,12 @@ def settings(*keys):
 
 def code(script):
     """The key of the library code an entry script runs: a changed module re-runs its steps."""
-    return RUN["code"][script]
+    return CENSUS["code"][script]
 
 
 def shards():
     """Embedding jobs: clip.shards, or as many as clip.shard_size asks for (counted by the main process)."""
-    return [f"{i}-of-{RUN['shards']}" for i in range(RUN["shards"])]
+    return [f"{i}-of-{CENSUS['shards']}" for i in range(CENSUS["shards"])]
 
 
 SHARDS = shards()
@@ -92,7 +75,7 @@ def runtime_minutes(step, device="cpu", shards=1, processes=1):
     rate, at least 30; on a laptop it only orders jobs. A job killed at its limit keeps its commits.
     """
     cpu, gpu = IMAGES_PER_SECOND[step]
-    images = RUN["images"] / shards
+    images = CENSUS["images"] / shards
     rate = gpu if device == "cuda" else cpu * processes
     return max(30, round(2 * images / rate / 60))
 
@@ -100,7 +83,7 @@ def runtime_minutes(step, device="cpu", shards=1, processes=1):
 def llm_minutes():
     """LLM jobs: a request takes about 2 s, llm.max_concurrency in flight."""
     per_second = config["llm"]["max_concurrency"] / 2
-    return max(30, round(2 * RUN["images"] / per_second / 60))
+    return max(30, round(2 * CENSUS["images"] / per_second / 60))
 
 
 def gpus(device):
@@ -200,7 +183,7 @@ def post_settings():
 
 def ensemble_settings():
     """The ensemble reads the scheme files and, when asked to, each post's account."""
-    account = ["posts.account_column"] if ENSEMBLE["include_account"] else []
+    account = ["posts.account_column"] if config["ensemble"]["include_account"] else []
     return settings(
         "ensemble", "clip.schemes", *image_settings(), *post_settings(), *account
     )
@@ -248,43 +231,33 @@ def design_settings():
 
 
 def variable_settings():
-    """What the list of coded variables (schemes, codebook, which methods) depends on."""
-    return (
-        "clip.schemes",
-        "frames.enabled",
-        "frames.codebook",
-        "ensemble.enabled",
-        "ensemble.classify",
-        "consensus.frames",
-        "learned.enabled",
-        "multimodal.enabled",
-        "route.enabled",
-        "validation.annotations",
-    )
+    """What the list of coded variables (schemes, codebook, which methods) depends on: a step given these
+    settings rebuilds the plan's methods from them (imagecoding/plan.py methods_of)."""
+    return VARIABLE_KEYS
 
 
 def frame_results():
-    return ["results/llm/frames.parquet"] if config["frames"]["enabled"] else []
+    return ["results/llm/frames.parquet"] if PLAN.methods.frames else []
 
 
 def signal_results():
-    return expand("results/signals/{signal}.parquet", signal=SIGNALS)
+    return expand("results/signals/{signal}.parquet", signal=PLAN.signals)
 
 
 def ensemble_results():
-    return ["results/ensemble/categories.parquet"] if CLASSIFY else []
+    return ["results/ensemble/categories.parquet"] if PLAN.methods.ensemble else []
 
 
 def learned_results():
-    return ["results/learned"] if LEARNED else []
+    return ["results/learned"] if PLAN.methods.learned else []
 
 
 def multimodal_results():
-    return ["results/llm/multimodal.parquet"] if MULTIMODAL else []
+    return ["results/llm/multimodal.parquet"] if PLAN.methods.multimodal else []
 
 
 def routing_results():
-    return ["results/routing"] if ROUTED else []
+    return ["results/routing"] if PLAN.methods.routed else []
 
 
 def multimodal_outputs():
@@ -293,17 +266,19 @@ def multimodal_outputs():
         "table": "results/llm/multimodal.parquet",
         "ledger": "results/llm/cost/multimodal.csv",
     }
-    return found | ({"routing": directory("results/routing")} if ROUTED else {})
+    return found | (
+        {"routing": directory("results/routing")} if PLAN.methods.routed else {}
+    )
 
 
 def routing_inputs():
     """What routing reads beside the images: the cheap methods, the human codes and the design that weights them."""
-    if not ROUTED:
+    if not PLAN.methods.routed:
         return {}
     return {
-        "scores": expand("results/clip/{scheme}.parquet", scheme=SCHEMES),
+        "scores": expand("results/clip/{scheme}.parquet", scheme=PLAN.schemes),
         "learned": learned_results(),
-        "annotations": ANNOTATIONS,
+        "annotations": list(PLAN.annotations),
         "design": "results/validation/design.parquet",
     }
 
@@ -311,15 +286,15 @@ def routing_inputs():
 def multimodal_settings():
     """The task's settings; with routing also what reading the codes and the cheap methods takes."""
     keys = ["multimodal", "route", "clip.schemes", *image_settings(), *post_settings()]
-    if ROUTED:
+    if PLAN.methods.routed:
         keys += [*coder_settings(), "validation.annotations"]
     return settings(*keys)
 
 
 def consensus_results():
-    if not CONSENSUS:
+    if not PLAN.methods.consensus:
         return []
-    return expand("results/consensus/{scheme}.parquet", scheme=SCHEMES) + [
+    return expand("results/consensus/{scheme}.parquet", scheme=PLAN.schemes) + [
         "results/consensus/agreement.csv"
     ]
 
@@ -328,11 +303,9 @@ def method_results(wildcards):
     """What both validation rules read: the manifest, the schemes and every method's codes."""
     return {
         "manifest": "results/manifest.parquet",
-        "scores": expand("results/clip/{scheme}.parquet", scheme=SCHEMES),
-        "schemes": [config["clip"]["schemes"][s] for s in SCHEMES],
-        "codebook": (
-            [config["frames"]["codebook"]] if config["frames"]["enabled"] else []
-        ),
+        "scores": expand("results/clip/{scheme}.parquet", scheme=PLAN.schemes),
+        "schemes": [config["clip"]["schemes"][s] for s in PLAN.schemes],
+        "codebook": ([config["frames"]["codebook"]] if PLAN.methods.frames else []),
         "frames": frame_results(),
         "ensemble": ensemble_results(),
         "learned": learned_results(),
@@ -343,38 +316,32 @@ def method_results(wildcards):
 
 
 def validation_results():
-    if not ANNOTATIONS:
-        return []
-    return [
-        "results/validation/metrics.csv",
-        "results/validation/gold.csv",
-        "results/validation/import_report.csv",
-        "results/validation/confusion",
-    ]
-
-
-def estimate_results():
-    return ["results/estimates/prevalence.csv", "results/estimates/summary.json"]
+    """What validation_metrics writes for the report, by name; each empty without human codes."""
+    found = {
+        "metrics": "results/validation/metrics.csv",
+        "gold": "results/validation/gold.csv",
+        "import_report": "results/validation/import_report.csv",
+        "confusion": "results/validation/confusion",
+    }
+    return {name: path if PLAN.annotations else [] for name, path in found.items()}
 
 
 def ledger_results():
-    return ["results/llm/cost.csv"] if LLM_TASKS else []
+    return ["results/llm/cost.csv"] if PLAN.llm_tasks else []
 
 
 def caption_inputs(wildcards):
     inputs = {"manifest": "results/manifest.parquet"}
-    if not CAPTIONS_BY_LLM:
+    if not PLAN.captions_by_llm:
         inputs["weights"] = "results/signals/captions_weights.json"
     return inputs
 
 
 def model_weights():
-    weights = ["results/clip/weights.json"]
-    if "objects" in SIGNALS:
-        weights.append("results/signals/objects_weights.json")
-    if "captions" in SIGNALS and not CAPTIONS_BY_LLM:
-        weights.append("results/signals/captions_weights.json")
-    return weights
+    """The weights every model step reads: CLIP's, and those of the signals' models."""
+    return ["results/clip/weights.json"] + [
+        f"results/signals/{step}.json" for step in PLAN.weight_steps
+    ]
 
 
 def scheme_file(wildcards):
@@ -385,22 +352,10 @@ def report_steps():
     """Each step whose results the report reads, directly or not: its settings and its code key.
 
     They are the report's provenance, and its params: a step whose settings changed re-runs anyway,
-    so the report re-runs with it and never for a step it does not read. It reads the validation
-    sample's design through the estimates.
+    so the report re-runs with it and never for a step it does not read. Which steps: PLAN.report_steps.
     """
-    steps = ["manifest", "clip_weights", "clip_embed", "clip_score", "merge"]
-    steps += ["frames_code"] if config["frames"]["enabled"] else []
-    steps += [f"signals_{signal}" for signal in SIGNALS]
-    steps += [Path(path).stem for path in model_weights() if "signals" in path]
-    steps += ["ensemble_classify"] if CLASSIFY else []
-    steps += ["learned_fit"] if LEARNED else []
-    steps += ["multimodal_classify"] if MULTIMODAL else []
-    steps += ["consensus"] if CONSENSUS else []
-    steps += ["llm_ledger"] if LLM_TASKS else []
-    steps += ["validation_metrics"] if ANNOTATIONS else []
-    steps += ["validation_design", "validation_export", "estimates"]
     found = {}
-    for name in steps:
+    for name in PLAN.report_steps:
         proxy = getattr(rules, name)
         params = dict(proxy.params.items())
         found[name] = {

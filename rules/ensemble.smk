@@ -3,7 +3,7 @@ rule ensemble_classify:
         manifest="results/manifest.parquet",
         signals=signal_results(),
         prompt=config["ensemble"]["prompt"],
-        schemes=[config["clip"]["schemes"][s] for s in SCHEMES],
+        schemes=[config["clip"]["schemes"][s] for s in PLAN.schemes],
         posts=posts_table,
     output:
         table="results/ensemble/categories.parquet",
@@ -29,14 +29,14 @@ rule ensemble_classify:
 
 rule consensus:
     input:
-        scores=expand("results/clip/{scheme}.parquet", scheme=SCHEMES),
-        schemes=[config["clip"]["schemes"][s] for s in SCHEMES],
+        scores=expand("results/clip/{scheme}.parquet", scheme=PLAN.schemes),
+        schemes=[config["clip"]["schemes"][s] for s in PLAN.schemes],
         ensemble=ensemble_results(),
         learned=learned_results(),
         multimodal=multimodal_results(),
-        frames=frame_results() if MAPPED_FRAMES else [],
+        frames=frame_results() if PLAN.methods.mapped_frames else [],
     output:
-        tables=expand("results/consensus/{scheme}.parquet", scheme=SCHEMES),
+        tables=expand("results/consensus/{scheme}.parquet", scheme=PLAN.schemes),
         agreement="results/consensus/agreement.csv",
     log:
         "logs/consensus.log",

@@ -6,7 +6,7 @@ rule estimates:
     input:
         unpack(method_results),
         design="results/validation/design.parquet",
-        annotations=ANNOTATIONS,
+        annotations=list(PLAN.annotations),
         posts=posts_table,
     output:
         prevalence="results/estimates/prevalence.csv",

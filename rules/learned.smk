@@ -7,9 +7,9 @@ rule learned_fit:
         manifest="results/manifest.parquet",
         index=expand("results/clip/embedded/{shard}.parquet", shard=SHARDS),
         weights="results/clip/weights.json",
-        schemes=[config["clip"]["schemes"][s] for s in SCHEMES],
-        codebook=[config["frames"]["codebook"]] if config["frames"]["enabled"] else [],
-        annotations=ANNOTATIONS,
+        schemes=[config["clip"]["schemes"][s] for s in PLAN.schemes],
+        codebook=[config["frames"]["codebook"]] if PLAN.methods.frames else [],
+        annotations=list(PLAN.annotations),
     output:
         directory("results/learned"),
     log:

@@ -3,7 +3,7 @@
 
 rule llm_ledger:
     input:
-        expand("results/llm/cost/{task}.csv", task=LLM_TASKS),
+        expand("results/llm/cost/{task}.csv", task=PLAN.llm_tasks),
     output:
         "results/llm/cost.csv",
     log:
@@ -27,7 +27,7 @@ rule llm_estimate:
     input:
         **routing_inputs(),
         manifest="results/manifest.parquet",
-        signals=signal_results() if CLASSIFY else [],
+        signals=signal_results() if PLAN.methods.ensemble else [],
         posts=posts_table,
     log:
         "logs/llm/estimate.log",
@@ -40,7 +40,7 @@ rule llm_estimate:
         mem_mb=2000,
         runtime=30,
     params:
-        tasks=LLM_TASKS,
+        tasks=list(PLAN.llm_tasks),
         llm=llm_params(),
         settings=estimate_settings(),
     script:

@@ -13,7 +13,7 @@ rule manifest:
         runtime=120,
     params:
         settings=settings(*image_settings(), "images.extra_roots"),
-        listing=RUN["listing"],  # named by the fingerprint of the files found: new files re-run it
+        listing=CENSUS["listing"],  # named by the fingerprint of the files found: new files re-run it
         cache="results/cache/manifest-cache.parquet",
         code=code("manifest"),
     script:

@@ -1,7 +1,7 @@
 rule merge:
     input:
         manifest="results/manifest.parquet",
-        scores=expand("results/clip/{scheme}.parquet", scheme=SCHEMES),
+        scores=expand("results/clip/{scheme}.parquet", scheme=PLAN.schemes),
         frames=frame_results(),
         signals=signal_results(),
         ensemble=ensemble_results(),

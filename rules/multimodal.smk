@@ -7,7 +7,7 @@ rule multimodal_classify:
         **routing_inputs(),
         manifest="results/manifest.parquet",
         prompt=config["multimodal"]["prompt"],
-        schemes=[config["clip"]["schemes"][s] for s in SCHEMES],
+        schemes=[config["clip"]["schemes"][s] for s in PLAN.schemes],
         posts=posts_table,
     output:
         **multimodal_outputs(),

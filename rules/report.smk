@@ -1,9 +1,10 @@
 rule report:
     input:
+        **validation_results(),
         manifest="results/manifest.parquet",
         merged="results/merged.parquet",
-        scores=expand("results/clip/{scheme}.parquet", scheme=SCHEMES),
-        schemes=[config["clip"]["schemes"][s] for s in SCHEMES],
+        scores=expand("results/clip/{scheme}.parquet", scheme=PLAN.schemes),
+        schemes=[config["clip"]["schemes"][s] for s in PLAN.schemes],
         index=expand("results/clip/embedded/{shard}.parquet", shard=SHARDS),
         weights="results/clip/weights.json",
         frames=frame_results(),
@@ -14,8 +15,8 @@ rule report:
         multimodal=multimodal_results(),
         routing=routing_results(),
         ledger=ledger_results(),
-        validation=validation_results(),
-        estimates=estimate_results(),
+        prevalence="results/estimates/prevalence.csv",
+        estimates_summary="results/estimates/summary.json",
     output:
         report(
             directory("results/report"),

@@ -131,19 +131,19 @@ rule signals_captions:
         "../envs/torch.yaml"
     threads: config["signals"]["captions"]["workers"] + 1
     resources:
-        **(llm_tuning() if CAPTIONS_BY_LLM else {}),
+        **(llm_tuning() if PLAN.captions_by_llm else {}),
         **signal_tuning(config["signals"]["captions"]),
         mem_mb=8000,
         runtime=(
             llm_minutes()
-            if CAPTIONS_BY_LLM
+            if PLAN.captions_by_llm
             else runtime_minutes("captions", config["signals"]["captions"]["device"])
         ),
-        gpu=0 if CAPTIONS_BY_LLM else gpus(config["signals"]["captions"]["device"]),
+        gpu=0 if PLAN.captions_by_llm else gpus(config["signals"]["captions"]["device"]),
     params:
         settings=settings(*image_settings()),
         captions=without(config["signals"]["captions"], *MODEL_RUN_ONLY),
-        llm=llm_params() if CAPTIONS_BY_LLM else {},
+        llm=llm_params() if PLAN.captions_by_llm else {},
         cache_dir=config["models"]["cache_dir"],
         store_dir=config["signals"]["store_dir"],
         code=code("signals_captions"),

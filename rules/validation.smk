@@ -6,7 +6,7 @@
 rule validation_design:
     input:
         manifest="results/manifest.parquet",
-        scores=expand("results/clip/{scheme}.parquet", scheme=SCHEMES),
+        scores=expand("results/clip/{scheme}.parquet", scheme=PLAN.schemes),
         ensemble=ensemble_results() if UNCERTAINTY_DESIGN else [],
     output:
         design="results/validation/design.parquet",
@@ -58,7 +58,7 @@ rule validation_export:
 rule validation_metrics:
     input:
         unpack(method_results),
-        annotations=ANNOTATIONS,
+        annotations=list(PLAN.annotations),
         design="results/validation/design.parquet",
     output:
         metrics="results/validation/metrics.csv",

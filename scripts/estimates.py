@@ -13,24 +13,26 @@ import pandas as pd
 from imagecoding.estimates.prevalence import charted_methods, dsl_input, headline_sentences, image_groups, prevalence
 from imagecoding.manifest import distinct_decodable
 from imagecoding.outputs import write_csv, write_json
+from imagecoding.plan import methods_of
 from imagecoding.posts import post_image_links, read_posts, require_columns
 from imagecoding.validation.annotations import study_gold
 from imagecoding.validation.metrics import METHOD_NAMES
 from imagecoding.validation.predictions import rule_predictions
 from imagecoding.validation.sample import sample_validity
-from imagecoding.validation.variables import as_code, coded_variables_of
+from imagecoding.validation.variables import as_code, load_variables
 
 config, inputs, outputs = snakemake.params.settings, snakemake.input, snakemake.output
 settings, posts_settings = config["estimates"], config["posts"]
-variables = coded_variables_of(config)
-if config["route"]["enabled"]:
+methods = methods_of(config)
+variables = load_variables(config, methods)
+if methods.routed:
     # Routing asks the LLM about the coded and the unsure images only: its share over them would describe neither
     # the corpus nor a sample of it. The routed codes cover every image and stand for it.
     variables = [replace(v, methods=tuple(m for m in v.methods if m != "multimodal")) for v in variables]
 predictions = rule_predictions(variables, inputs)
 manifest = pd.read_parquet(inputs.manifest)
 design = pd.read_parquet(inputs.design)
-gold_table = study_gold(list(inputs.annotations), variables, manifest, config["validation"])[2]
+gold_table = study_gold(list(inputs.annotations), variables, manifest, config["validation"]).gold
 gold = {name: group.set_index("image_id")["value"].map(as_code) for name, group in gold_table.groupby("variable")}
 
 weights, valid, reason, outside = sample_validity(design, gold_table["image_id"])

@@ -21,7 +21,7 @@ from imagecoding.learn.run import LearnSettings, learn_variable, scheme_phrase_p
 from imagecoding.outputs import atomic_directory, write_json
 from imagecoding.schemes import load_scheme
 from imagecoding.tuning import from_resources
-from imagecoding.validation.annotations import gold_standard, read_codes
+from imagecoding.validation.annotations import study_gold
 from imagecoding.validation.variables import load_variables
 
 config, params, inputs = snakemake.params.settings, snakemake.params, snakemake.input
@@ -30,15 +30,11 @@ validation, learned = config["validation"], config["learned"]
 weights = json.load(open(inputs.weights))
 variables = load_variables(config)
 manifest = pd.read_parquet(inputs.manifest)
-codes, _ = read_codes(list(inputs.annotations), variables, manifest, validation["check_coder"], validation["coders"],
-                      keep_outside=True)
-# Codes whose value is no longer a category (a scheme was edited) are named, and left out of the gold
-# standard exactly as validation_metrics leaves them out: the learner learns from the gold it is judged on.
-allowed = {(v.name, value) for v in variables for value in v.values}
-inside = pd.Series([pair in allowed for pair in zip(codes["variable"], codes["value"])], index=codes.index, dtype=bool)
-outside = codes[~inside].groupby("variable")["value"].value_counts()
-adjudicator = None if validation["adjudicator"] is None else str(validation["adjudicator"])
-gold, _ = gold_standard(codes[inside], adjudicator)
+# The gold standard validation_metrics judges against: the learner learns from the gold it is judged on. Codes whose
+# value is no longer a category (a scheme was edited) are left out of it, and named per variable.
+study = study_gold(list(inputs.annotations), variables, manifest, validation)
+gold = study.gold
+outside = study.outside.groupby("variable")["value"].value_counts()
 image_ids, failed = read_index(inputs.index)
 store = EmbeddingStore(os.path.join(params.store_dir, weights["store_key"]))
 found_ids, matrix = store.read_embeddings(sorted(set(gold["image_id"]) & set(image_ids)))

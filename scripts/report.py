@@ -25,13 +25,14 @@ merged = pd.read_parquet(inputs.merged)
 shards = pd.concat([pd.read_parquet(p) for p in inputs.index])
 weights = json.load(open(inputs.weights))
 
+score_paths = {Path(path).stem: path for path in inputs.scores}  # clip/<scheme>.parquet
 results = []
-for name, score_path in zip(sorted(config["clip"]["schemes"]), inputs.scores):
+for name in sorted(config["clip"]["schemes"]):
     scheme = load_scheme(name, config["clip"]["schemes"][name])
     results.append(
         SchemeResult(
             name=name,
-            scores=pd.read_parquet(score_path),
+            scores=pd.read_parquet(score_paths[name]),
             categories=list(scheme.categories),
             phrases={c: scheme.phrases_of(c) for c in scheme.categories},
         )
@@ -88,12 +89,12 @@ consensus = {Path(p).stem: pd.read_parquet(p) for p in consensus_paths}
 agreement = pd.read_csv(next(p for p in inputs.consensus if p.endswith(".csv"))) if consensus else None
 
 validation, metrics = None, None
-if inputs.validation:
+if inputs.metrics:
     from imagecoding.report.validation import validation_view
 
-    metrics_path, gold_path, report_path, confusion_dir = inputs.validation
-    metrics = pd.read_csv(metrics_path)
-    validation = validation_view(metrics, pd.read_csv(gold_path), confusion_dir, merged, pd.read_csv(report_path))
+    metrics = pd.read_csv(inputs.metrics)
+    validation = validation_view(metrics, pd.read_csv(inputs.gold), inputs.confusion, merged,
+                                 pd.read_csv(inputs.import_report))
 learned = None
 if inputs.learned:
     from imagecoding.report.learned import learned_view
@@ -102,7 +103,7 @@ if inputs.learned:
 
 from imagecoding.report.estimates import estimates_view
 
-estimates = estimates_view(*inputs.estimates)
+estimates = estimates_view(inputs.prevalence, inputs.estimates_summary)
 step_failures = {"clip_embed": shards[shards["status"] != "ok"]}
 step_failures.update({f"signals_{name}": table[table["status"] != "ok"] for name, table in signals.items()})
 settings = ReportSettings(account_column=config["posts"]["account_column"], **config["report"])

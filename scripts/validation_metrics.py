@@ -19,7 +19,8 @@ config, inputs, outputs = snakemake.params.settings, snakemake.input, snakemake.
 settings = config["validation"]
 variables = coded_variables_of(config)
 manifest = pd.read_parquet(inputs.manifest)
-codes, report, gold, ties = study_gold(list(inputs.annotations), variables, manifest, settings)
+study = study_gold(list(inputs.annotations), variables, manifest, settings)
+codes, report, gold, ties = study.codes, study.report, study.gold, study.ties
 report = pd.concat([report, pd.DataFrame([
     {"source": "all", "problem": "tied items settled by the adjudicator", "count": int(ties["resolved"].sum())},
     {"source": "all", "problem": "tied items left out (no adjudicator code)", "count": int((~ties["resolved"]).sum())},

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from imagecoding.validation.annotations import gold_standard, read_codes
+from imagecoding.validation.annotations import gold_standard, read_codes, study_gold
 from imagecoding.validation.labelstudio import default_document_root, image_url, labeling_config, tasks
 from imagecoding.validation.metrics import against_coders, against_gold, between_coders, sentences
 from imagecoding.validation.sample import stratified_sample
@@ -140,7 +140,8 @@ def test_label_studio_exports_sheets_and_right_wrong_csvs_are_read_and_problems_
     check = tmp_path / "check-judgements.csv"
     check.write_text("scheme,image_id,path,category,prob,judgement\n"
                      f"kind,{manifest['image_id'][0]},img0.jpg,Poster,80,right\nkind,{manifest['image_id'][1]},img1.jpg,Poster,60,wrong\n")
-    codes, report = read_codes([str(export(tmp_path, manifest)), str(long), str(wide), str(check)], [KIND, INDOORS], manifest)
+    read = read_codes([str(export(tmp_path, manifest)), str(long), str(wide), str(check)], [KIND, INDOORS], manifest)
+    codes, report = read.codes, read.report
     counted = {(r["source"], r["problem"]): r["count"] for r in report.to_dict("records")}
     name = "project-1-at-2026.json"
     assert counted[(name, "cancelled or skipped annotations")] == 1 and counted[(name, "tasks without annotations")] == 1
@@ -152,6 +153,24 @@ def test_label_studio_exports_sheets_and_right_wrong_csvs_are_read_and_problems_
     first, second, third = manifest["image_id"][:3]
     assert table[(first, "1")] == "Poster" and table[(first, "bob@lab")] == "Rally" and table[(first, "checker")] == "Poster"
     assert table[(second, "carla")] == "Portrait" and table[(third, "dora")] == "Poster"  # the last judgement counts
+
+
+def test_the_study_gold_leaves_out_values_no_longer_in_the_scheme_and_names_them(tmp_path, manifest):
+    first, second = manifest["image_id"][:2]
+    sheet = tmp_path / "sheet.csv"
+    # carla's later code of the first image is a category the scheme no longer has: her earlier one still counts,
+    # as it does for every step (validation_metrics, the learner, the estimates and routing all read study_gold).
+    sheet.write_text(f"image_id,coder,variable,value\n{first},carla,kind,Rally\n{first},carla,kind,Speech\n"
+                     f"{second},dora,kind,Speech\n{second},dora,Setting_Space,Indoors\n")
+    validation = {"check_coder": "checker", "coders": {"dora": "Dora"}, "adjudicator": None}
+    study = study_gold([str(sheet)], [KIND, INDOORS], manifest, validation)
+    assert study.gold[["image_id", "variable", "value"]].values.tolist() == [
+        [first, "kind", "Rally"], [second, "Setting_Space", "Indoors"]]
+    assert study.outside[["image_id", "coder", "value"]].values.tolist() == [[first, "carla", "Speech"],
+                                                                            [second, "Dora", "Speech"]]
+    assert study.codes["coder"].tolist() == ["carla", "Dora"] and study.ties.empty
+    counted = study.report.set_index(["source", "problem"])["count"]
+    assert counted[("sheet.csv", "value outside the scheme or codebook")] == 2
 
 
 def test_the_gold_standard_is_the_majority_and_ties_go_to_the_adjudicator():

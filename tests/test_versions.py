@@ -91,7 +91,7 @@ def test_run_only_settings_survive_the_trip_through_resources():
     assert from_resources(resources, *values) == values
 
 
-def test_the_run_plan_is_named_by_the_whole_configuration():
+def test_the_run_census_is_named_by_the_whole_configuration():
     config = {"images": {"root": "a"}, "clip": {"top_k": 3}}
     assert config_digest(config) == config_digest(json.loads(json.dumps(config)))
     assert config_digest(config) != config_digest({"images": {"root": "a"}, "clip": {"top_k": 4}})

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 from .clip.model import ModelSpec
+from .plan import annotation_files, asks_multimodal
 
 
 class ConfigError(ValueError):
@@ -123,12 +124,6 @@ def config_problems(config: dict, uses_conda: bool = False) -> list[str]:
         for folder in config["images"].get("extra_roots", []) if not Path(folder).is_dir()
     ]
     return problems
-
-
-def annotation_files(config: dict) -> list[str]:
-    """validation.annotations as a list: one file or several may be named."""
-    annotations = config["validation"]["annotations"] or []
-    return [annotations] if isinstance(annotations, str) else list(annotations)
 
 
 def validation_problems(config: dict) -> list[str]:
@@ -259,8 +254,6 @@ def consensus_problems(config: dict) -> list[str]:
 
 def multimodal_problems(config: dict) -> list[str]:
     """The multimodal task's prompt renders with the schemes, and its key is there, before anything runs."""
-    from .validation.variables import asks_multimodal
-
     if not asks_multimodal(config):
         return []
     settings = config["multimodal"]

@@ -1,4 +1,4 @@
-"""What one run of the workflow computes once, in the main Snakemake process, and hands to its jobs.
+"""What one run of the workflow counts once, in the main Snakemake process, and hands to its jobs: its census.
 
 Every cluster job parses the Snakefile again. The image listing (for the shard count, the runtime
 estimates and the manifest's fingerprint) and the library code keys are therefore computed by the
@@ -23,7 +23,7 @@ def config_digest(config: dict) -> str:
     return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def plan_path(config: dict) -> Path:
+def census_path(config: dict) -> Path:
     return CACHE / f"run-{config_digest(config)}.json"
 
 
@@ -31,7 +31,7 @@ def entry_scripts(scripts_dir: str | Path) -> list[Path]:
     return sorted(Path(scripts_dir).glob("*.py"))
 
 
-def make_plan(config: dict, scripts_dir: str | Path) -> dict:
+def take_census(config: dict, scripts_dir: str | Path) -> dict:
     """List the images, write the listing if it is new, and key the code of every entry script."""
     import pandas as pd
 
@@ -55,9 +55,9 @@ def make_plan(config: dict, scripts_dir: str | Path) -> dict:
     return {"images": len(paths), "shards": shards, "fingerprint": fingerprint, "listing": str(listing), "code": code}
 
 
-def run_plan(config: dict, scripts_dir: str | Path, main_process: bool) -> dict:
-    """The main process makes the plan (and writes it when it changed); a job reads it."""
-    path = plan_path(config)
+def run_census(config: dict, scripts_dir: str | Path, main_process: bool) -> dict:
+    """The main process takes the census (and writes it when it changed); a job reads it."""
+    path = census_path(config)
     if not main_process:
         try:
             return json.loads(path.read_text())
@@ -67,11 +67,11 @@ def run_plan(config: dict, scripts_dir: str | Path, main_process: bool) -> dict:
                 "the image folder itself. If jobs keep doing so, check that the working directory is shared.",
                 file=sys.stderr,
             )
-            return make_plan(config, scripts_dir)
-    plan = make_plan(config, scripts_dir)
-    text = json.dumps(plan, indent=2, sort_keys=True)
+            return take_census(config, scripts_dir)
+    census = take_census(config, scripts_dir)
+    text = json.dumps(census, indent=2, sort_keys=True)
     if not path.exists() or path.read_text() != text:
         from .outputs import write_text
 
         write_text(path, text)
-    return plan
+    return census

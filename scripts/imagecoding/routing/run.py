@@ -172,7 +172,7 @@ def study_inputs(config: dict, inputs, manifest: pd.DataFrame) -> tuple[dict[str
         cheap[name] = cheap_answers(name, config["route"]["cheap"], pd.read_parquet(scores[name]), learned)
         if cheap[name].note:
             log.warning("%s", cheap[name].note)
-    gold_table = study_gold(list(inputs.annotations), coded_variables(schemes), manifest, config["validation"])[2]
+    gold_table = study_gold(list(inputs.annotations), coded_variables(schemes), manifest, config["validation"]).gold
     gold = {name: group.set_index("image_id")["value"].map(as_code) for name, group in gold_table.groupby("variable")}
     design = pd.read_parquet(inputs.design) if inputs.design else None
     weights, valid, reason, _ = sample_validity(design, gold_table["image_id"])

@@ -6,6 +6,7 @@ by the same coder) are counted in the import report, never dropped silently.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -52,20 +53,28 @@ def read_sheet(path: Path, variables: list[CodedVariable], check_coder: str) -> 
     return rows, notes
 
 
+@dataclass(frozen=True)
+class AnnotationCodes:
+    """What the annotation files hold: the usable codes, the import report and the codes left out for their value."""
+
+    codes: pd.DataFrame  # image_id, coder, variable, value, source: the last judgement per coder, image and variable
+    report: pd.DataFrame  # source, problem, count
+    outside: pd.DataFrame  # as codes: those whose value is no longer a category (a scheme or codebook was edited)
+
+
 def read_codes(
     paths: list[str], variables: list[CodedVariable], manifest: pd.DataFrame, check_coder: str = "checker",
-    coder_names: dict[str, str] | None = None, keep_outside: bool = False,
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(codes: image_id, coder, variable, value; report: source, problem, count) from every annotation file.
+    coder_names: dict[str, str] | None = None,
+) -> AnnotationCodes:
+    """The codes of every annotation file, with the import report counting what did not fit.
 
     coder_names renames coders as files name them (Label Studio exports its user ids) before anything is counted.
-    keep_outside keeps codes whose value is no longer a category (still counted), for a step that names them.
     """
     names = {str(k): str(v) for k, v in (coder_names or {}).items()}
     allowed = {v.name: set(v.values) for v in variables}
     by_path = manifest.dropna(subset=["image_id"]).drop_duplicates("path").set_index("path")["image_id"].to_dict()
     known = set(manifest["image_id"].dropna())
-    report, kept = [], []
+    report, kept, outside = [], [], []
     for path in map(Path, paths):
         if path.suffix.lower() == ".json":
             rows, notes = read_export(path)
@@ -79,20 +88,22 @@ def read_codes(
             elif row["variable"] not in allowed:
                 problems["unknown variable"] += 1
             else:
-                if row["value"] not in allowed[row["variable"]]:
-                    problems["value outside the scheme or codebook"] += 1
-                    if not keep_outside:
-                        continue
                 coder = str(row["coder"])
-                kept.append({"image_id": image_id, "coder": names.get(coder, coder), "variable": row["variable"],
-                             "value": row["value"], "source": path.name})
+                code = {"image_id": image_id, "coder": names.get(coder, coder), "variable": row["variable"],
+                        "value": row["value"], "source": path.name}
+                if row["value"] in allowed[row["variable"]]:
+                    kept.append(code)
+                else:
+                    problems["value outside the scheme or codebook"] += 1
+                    outside.append(code)
         report += [{"source": path.name, "problem": problem, "count": count} for problem, count in problems.items()]
         report.append({"source": path.name, "problem": "codes read", "count": len(rows)})
     codes = pd.DataFrame(kept, columns=[*CODE_COLUMNS, "source"])
     duplicated = codes.duplicated(["image_id", "coder", "variable"], keep="last")
     report.append({"source": "all", "problem": "second judgement of an image by the same coder (the last one counts)",
                    "count": int(duplicated.sum())})
-    return codes[~duplicated].reset_index(drop=True), pd.DataFrame(report, columns=["source", "problem", "count"])
+    return AnnotationCodes(codes[~duplicated].reset_index(drop=True), pd.DataFrame(report, columns=["source", "problem", "count"]),
+                 pd.DataFrame(outside, columns=[*CODE_COLUMNS, "source"]))
 
 
 def gold_standard(codes: pd.DataFrame, adjudicator: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -116,11 +127,21 @@ def gold_standard(codes: pd.DataFrame, adjudicator: str | None = None) -> tuple[
             pd.DataFrame(ties, columns=["image_id", "variable", "values", "resolved"]))
 
 
-def study_gold(paths: list[str], variables: list[CodedVariable], manifest: pd.DataFrame,
-               validation: dict) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """(codes, import report, gold, ties) of the files in validation.annotations, read with the validation
-    block's coder settings (check_coder, coders, adjudicator): one gold standard for every step that reads it."""
-    codes, report = read_codes(paths, variables, manifest, validation["check_coder"], validation["coders"])
+@dataclass(frozen=True)
+class StudyGold:
+    """A study's human codes and the one gold standard every step judges and learns against."""
+
+    codes: pd.DataFrame  # image_id, coder, variable, value, source
+    report: pd.DataFrame  # the import report: source, problem, count
+    gold: pd.DataFrame  # image_id, variable, value, coders
+    ties: pd.DataFrame  # image_id, variable, values, resolved
+    outside: pd.DataFrame  # codes left out because their value is no longer a category, as codes
+
+
+def study_gold(paths: list[str], variables: list[CodedVariable], manifest: pd.DataFrame, validation: dict) -> StudyGold:
+    """The files in validation.annotations, read with the validation block's coder settings (check_coder, coders,
+    adjudicator): one gold standard for every step that reads it."""
+    read = read_codes(paths, variables, manifest, validation["check_coder"], validation["coders"])
     adjudicator = None if validation["adjudicator"] is None else str(validation["adjudicator"])
-    gold, ties = gold_standard(codes, adjudicator)
-    return codes, report, gold, ties
+    gold, ties = gold_standard(read.codes, adjudicator)
+    return StudyGold(read.codes, read.report, gold, ties, read.outside)

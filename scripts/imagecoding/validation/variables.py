@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..plan import Methods, methods_of
+
 
 @dataclass(frozen=True)
 class CodedVariable:
@@ -15,35 +17,23 @@ class CodedVariable:
     description: str = ""
 
 
-def coded_variables(schemes: dict, codebook=None, ensemble: bool = False, consensus: bool = False,
-                    learned: bool = False, multimodal: bool = False, routed: bool = False) -> list[CodedVariable]:
-    """schemes: name -> Scheme; codebook: the frames codebook when frame coding runs; learned: codes exist to learn
-    from; multimodal: the multimodal LLM classifies the schemes; routed: routing combines it with a cheap method."""
+def coded_variables(schemes: dict, codebook=None, methods: Methods | None = None) -> list[CodedVariable]:
+    """schemes: name -> Scheme; codebook: the frames codebook when frame coding runs; methods: the plan's (None:
+    CLIP alone codes the schemes, frame coding the codebook)."""
     found = []
-    also = ("learned",) if learned else ()
-    scheme_methods = {"ensemble": ensemble, "multimodal": multimodal, "routed": routed, "consensus": consensus}
+    scheme_methods = methods.of_schemes if methods else ("clip",)
+    codebook_methods = methods.of_codebook if methods else ("frames",)
     for name, scheme in schemes.items():
-        methods = ("clip",) + also + tuple(method for method, used in scheme_methods.items() if used)
-        found.append(CodedVariable(name, tuple(scheme.categories), methods, f"CLIP scheme {name}"))
+        found.append(CodedVariable(name, tuple(scheme.categories), scheme_methods, f"CLIP scheme {name}"))
     for variable in codebook.variables if codebook is not None else []:
         if variable.type == "categorical":
-            found.append(CodedVariable(variable.column, tuple(variable.values), ("frames",) + also, variable.description))
+            found.append(CodedVariable(variable.column, tuple(variable.values), codebook_methods, variable.description))
         elif variable.type == "boolean":
-            found.append(CodedVariable(variable.column, ("true", "false"), ("frames",) + also, variable.description))
+            found.append(CodedVariable(variable.column, ("true", "false"), codebook_methods, variable.description))
     return found
 
 
-def learns(config: dict) -> bool:
-    """The learned classifier runs when it is enabled and there are human codes to learn from."""
-    return bool(config["learned"]["enabled"] and config["validation"]["annotations"])
-
-
-def asks_multimodal(config: dict) -> bool:
-    """The multimodal LLM runs when it is enabled, and when routing needs it."""
-    return bool(config["multimodal"]["enabled"] or config["route"]["enabled"])
-
-
-def load_variables(config: dict, **methods: bool) -> list[CodedVariable]:
+def load_variables(config: dict, methods: Methods | None = None) -> list[CodedVariable]:
     """The variables of the configured schemes, and of the codebook when frame coding runs (clip.schemes,
     frames.enabled, frames.codebook); `methods` as coded_variables takes them."""
     from ..schemes import load_scheme
@@ -54,17 +44,13 @@ def load_variables(config: dict, **methods: bool) -> list[CodedVariable]:
         from ..tasks.codebook import load_codebook
 
         codebook = load_codebook(config["frames"]["codebook"])
-    return coded_variables(schemes, codebook, **methods)
+    return coded_variables(schemes, codebook, methods)
 
 
 def coded_variables_of(config: dict) -> list[CodedVariable]:
-    """The coded variables of a configuration, each with the methods that code it."""
-    ensemble = config["ensemble"]["enabled"] and config["ensemble"]["classify"]
-    learned = learns(config)
-    multimodal = asks_multimodal(config)
-    consensus = ensemble or learned or multimodal or bool(config["consensus"]["frames"] and config["frames"]["enabled"])
-    return load_variables(config, ensemble=ensemble, consensus=consensus, learned=learned, multimodal=multimodal,
-                          routed=bool(config["route"]["enabled"]))
+    """The coded variables of a configuration, each with the methods the plan says code it; `config` needs only
+    the plan's VARIABLE_KEYS, the settings the validation and estimates steps are given."""
+    return load_variables(config, methods_of(config))
 
 
 def as_code(value) -> str | None:
