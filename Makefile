@@ -29,8 +29,8 @@ example: install system-deps
 test: install test-deps
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest
 
-# After editing requirements.in (then requirements.lock) or envs/requirements/*.in: rewrite every env file
-# with its step's whole closure, pinned and hashed (needs the package index).
+# After editing requirements.in (then requirements.lock), envs/requirements/*.in or tests/label-studio.in: rewrite
+# every env file, and Label Studio's test lock, with its whole closure, pinned and hashed (needs the package index).
 locks: install
 	$(BIN)/python tools/lock_envs.py
 

@@ -9,6 +9,8 @@ import pytest
 # Tests never reach a model hub: the tiny model comes from tests/models and a seeded checkpoint.
 os.environ["HF_HUB_OFFLINE"] = "1"
 
+pytest_plugins = ["needs_root"]  # tests that need root skip as another user, and fail instead under CI
+
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "example"
 

@@ -3,7 +3,9 @@ workflow's lock), started on 127.0.0.1, driven through its HTTP API with session
 
 from __future__ import annotations
 
+import hashlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -11,18 +13,30 @@ import sys
 import time
 from pathlib import Path
 
-VERSION = "1.23.2"
+# Label Studio's whole closure, hashed (tests/label-studio.in, written by `make locks`): an unpinned install
+# once took sentry-sdk 3, with which Label Studio 1.23.2 does not start.
+LOCK = Path(__file__).resolve().parent / "label-studio.lock"
 CACHE = Path(os.environ.get("IMAGECODING_TEST_CACHE", Path.home() / ".cache" / "imagecoding-tests"))
 
 
-def environment() -> Path:
-    """A venv holding label-studio, made on first use (minutes, about 1 GB) and reused after."""
-    venv = CACHE / f"label-studio-{VERSION}"
+def venv_path(lock: Path = LOCK) -> Path:
+    """Where the venv of this lock lives: named by the lock's content, so an edited lock builds a new venv
+    instead of reusing one installed from an older lock."""
+    return CACHE / f"label-studio-{hashlib.sha256(lock.read_bytes()).hexdigest()[:16]}"
+
+
+def environment(lock: Path = LOCK) -> Path:
+    """The label-studio executable of a venv holding exactly the lock, made on first use (minutes, about 1 GB)
+    and reused after."""
+    venv = venv_path(lock)
     executable = venv / "bin" / "label-studio"
-    if not executable.exists():
+    complete = venv / "installed-from.lock"  # written last: a venv without it is an interrupted install
+    if not complete.exists():
+        shutil.rmtree(venv, ignore_errors=True)
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
         subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-                        f"label-studio=={VERSION}"], check=True, timeout=1800)
+                        "--require-hashes", "-r", str(lock)], check=True, timeout=1800)
+        shutil.copyfile(lock, complete)
     return executable
 
 

@@ -1,4 +1,5 @@
-"""Drift: pip, resolving each env file as conda's pip step would, installs exactly what the file pins.
+"""Drift: pip, resolving each env file as conda's pip step would (and Label Studio's test lock as
+tests/label_studio.py does), installs exactly what the file pins.
 
 These resolve against the package index (no conda, nothing installed): they catch an env file that
 would build something other than what the tests ran, before a user meets it.
@@ -8,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from env_drift import drift, pip_lines
+from env_drift import drift, locked_files, pip_lines
 
 REPO = Path(__file__).resolve().parent.parent
-ENV_FILES = sorted((REPO / "envs").glob("*.yaml"))
+ENV_FILES = locked_files()
 
 pytestmark = pytest.mark.envs
 
@@ -48,3 +49,14 @@ def test_a_dependency_missing_from_the_env_file_is_drift(tmp_path):
     without = edited_copy(tmp_path, source, lambda lines: [line for line in lines if not line.startswith("urllib3==")])
     problems = drift(without)
     assert problems and "urllib3" in "\n".join(problems), problems
+
+
+def test_the_label_studio_lock_is_checked_and_a_dropped_pin_is_drift(tmp_path):
+    source = REPO / "tests" / "label-studio.lock"
+    assert source in ENV_FILES
+    lines = source.read_text().splitlines()
+    assert any(line.startswith("sentry-sdk==2.") for line in lines)
+    without = tmp_path / source.name
+    without.write_text("\n".join(line for line in lines if not line.startswith("sentry-sdk==")) + "\n")
+    problems = drift(without)
+    assert problems and "sentry-sdk" in "\n".join(problems), problems  # label-studio needs it, nothing pins it

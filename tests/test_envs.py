@@ -131,3 +131,25 @@ def test_the_ocr_programs_are_recorded_with_their_debian_packages():
     assert found["tesseract"].startswith("tesseract 5") and "eng" in found["tesseract languages"].split()
     assert "tesseract-ocr=" in found["debian"] and "tesseract-ocr-deu=" in found["debian"]
     assert system_programs({"numpy": "2"}) == {}  # a job whose env has no pytesseract drives no Tesseract
+
+
+def test_label_studios_test_lock_pins_its_whole_closure_hashed_as_its_input_asks():
+    from packaging.version import Version
+
+    from lock_envs import LABEL_STUDIO_IN, LABEL_STUDIO_LOCK, lock_lines
+
+    lines = lock_lines(LABEL_STUDIO_LOCK)
+    pins = {}
+    for line in lines:
+        requirement = Requirement(line.split(" --hash")[0].strip())
+        (specifier,) = requirement.specifier
+        assert specifier.operator == "==", f"tests/label-studio.lock: {line} is not pinned exactly: `make locks`"
+        assert "--hash=sha256:" in line, f"tests/label-studio.lock: {requirement.name} has no hash: `make locks`"
+        pins[canonicalize_name(requirement.name)] = specifier.version
+    for line in LABEL_STUDIO_IN.read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            wanted = Requirement(line)
+            assert wanted.specifier.contains(pins[canonicalize_name(wanted.name)]), (
+                f"tests/label-studio.lock does not follow tests/label-studio.in's {line}: `make locks`")
+    assert pins["label-studio"] == "1.23.2" and Version(pins["sentry-sdk"]) < Version("3")
+    assert "Generated from tests/label-studio.in" in LABEL_STUDIO_LOCK.read_text()

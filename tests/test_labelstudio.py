@@ -76,3 +76,15 @@ def test_tasks_go_to_label_studio_and_two_coders_codes_come_back_as_metrics(stud
     html = (workdir / "results" / "report" / "index.html").read_text()
     assert (f"CLIP image_type agrees with the human gold standard on an estimated 100% of the corpus "
             f"({len(sample)} codes weighted by their inclusion probabilities)") in html
+
+
+def test_the_cached_venv_is_named_by_the_locks_content(tmp_path, monkeypatch):
+    import label_studio
+
+    monkeypatch.setattr(label_studio, "CACHE", tmp_path)
+    lock = tmp_path / "a.lock"
+    lock.write_text(label_studio.LOCK.read_text())
+    assert label_studio.venv_path(lock) == label_studio.venv_path()  # the name follows the content, not the path
+    lock.write_text(label_studio.LOCK.read_text().replace("sentry-sdk==2.", "sentry-sdk==3."))
+    assert label_studio.venv_path(lock) != label_studio.venv_path()  # a changed lock never reuses a drifted venv
+    assert label_studio.venv_path().parent == tmp_path

@@ -18,15 +18,14 @@ from imagecoding.tasks.codebook import load_codebook
 from llm_server import FakeLLM
 from workflow_helpers import REPO, SNAKEMAKE, prepare_workdir, snakemake, write_config
 
-pytestmark = [pytest.mark.slurm, pytest.mark.workflow]
+pytestmark = [pytest.mark.slurm, pytest.mark.workflow,
+              pytest.mark.needs_root("it installs Debian's SLURM where missing and starts slurmd, which runs as root")]
 
 CLUSTER = REPO / "tools" / "slurm-cluster.sh"
 
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
-    if os.geteuid() != 0:
-        pytest.fail("the SLURM test starts slurmd, which needs root (CI runs as root)")
     folder = tmp_path_factory.mktemp("slurm")
     started = subprocess.run(["bash", str(CLUSTER), "start", str(folder)], capture_output=True, text=True, timeout=900)
     if started.returncode != 0:
