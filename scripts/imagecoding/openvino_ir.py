@@ -3,6 +3,7 @@ is installed, its version (part of every kept model's key), saving converted mod
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from pathlib import Path
@@ -40,11 +41,18 @@ def save_ir(converted, path: Path) -> None:
         shutil.rmtree(temporary, ignore_errors=True)
 
 
-def compile_ir(path, hint: str, threads: int, what: str):
-    """The kept IR at `path` (or a converted model in memory) compiled for this CPU with a precision hint (f32, bf16)."""
+@functools.lru_cache(maxsize=1)
+def shared_core():
+    """The process's one OpenVINO Core. OpenVINO means a Core to serve a whole application, and a second Core in one
+    process has crashed some builds (openvinotoolkit/openvino#35338), so every model a job or a test compiles shares it."""
     import openvino as ov
 
-    core = ov.Core()
+    return ov.Core()
+
+
+def compile_ir(path, hint: str, threads: int, what: str):
+    """The kept IR at `path` (or a converted model in memory) compiled for this CPU with a precision hint (f32, bf16)."""
+    core = shared_core()
     started = time.perf_counter()
     model = core.read_model(path) if isinstance(path, (str, Path)) else path
     compiled = core.compile_model(model, "CPU",
