@@ -5,7 +5,15 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 CORES ?= all
 
-.PHONY: example test install system-deps test-deps lint locks clean
+# The suite runs on every core (pytest-xdist): a module, or the modules sharing one finished workflow run, stays on one
+# worker, and the longest start first (tests/conftest.py). The slowest tests are listed at the end of every run, so
+# creeping time shows. WORKERS=0 runs it in one process.
+WORKERS ?= auto
+PYTEST := HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -n $(WORKERS)
+# The fast tier for the inner loop: the library tests and one small end-to-end run (marked smoke).
+FAST := not (workflow or browser or slurm or envs or labelstudio) or smoke
+
+.PHONY: example test check install system-deps test-deps lint locks clean
 
 $(BIN)/.installed: requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -27,7 +35,10 @@ example: install system-deps
 	@echo "Open the report: $(CURDIR)/results/report/index.html"
 
 test: install test-deps
-	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest
+	$(PYTEST) --durations=25
+
+check: install test-deps
+	$(PYTEST) -m "$(FAST)" --durations=10
 
 # After editing requirements.in (then requirements.lock), envs/requirements/*.in or tests/label-studio.in: rewrite
 # every env file, and Label Studio's test lock, with its whole closure, pinned and hashed (needs the package index).

@@ -1,10 +1,14 @@
-"""Shared fixtures: offline mode, a tiny open_clip checkpoint, and a bundled-example copy to run on."""
+"""Shared fixtures: offline mode, a tiny open_clip checkpoint, the example run to the end once per session, and how
+`make test` spreads the suite over its workers (pytest-xdist, --dist loadgroup)."""
 
+import gc
 import os
 import shutil
 from pathlib import Path
 
 import pytest
+
+from workflow_helpers import EXAMPLE_RUN
 
 # Tests never reach a model hub: the tiny model comes from tests/models and a seeded checkpoint.
 os.environ["HF_HUB_OFFLINE"] = "1"
@@ -27,6 +31,78 @@ def tiny_coca_checkpoint(tmp_path_factory) -> Path:
     from tiny_clip import COCA_CONFIG, make_checkpoint
 
     return make_checkpoint(tmp_path_factory.mktemp("tiny-coca") / "tiny-coca.pt", config=COCA_CONFIG)
+
+
+@pytest.fixture(scope="session")
+def finished_run(tmp_path_factory, tiny_checkpoint) -> Path:
+    """The example, run once to the end with the tiny model; tests that change it work on a copy (`copy_run`).
+
+    Its modules are one unit of work under `pytest -n` (SHARED_RUNS below), so one worker builds it once."""
+    from workflow_helpers import prepare_workdir, snakemake, write_config
+
+    workdir = prepare_workdir(tmp_path_factory.mktemp("run"))
+    write_config(workdir, tiny_checkpoint)
+    snakemake(workdir)
+    return workdir
+
+
+# How `make test` spreads the suite over its workers (pytest -n). Tests of one module share its module-scoped fixtures
+# (a finished workflow run, a loaded model, a test server), so a module is one unit of work and runs on one worker;
+# modules that share a session-scoped run are one unit together. The units known to be long go out first, so that none
+# starts last and leaves the other worker idle. (xdist's own `--dist loadgroup` cannot do this with pytest 9.2: the
+# group it appends to a test's node id is lost, and every test of a group is scheduled on its own.)
+SHARED_RUNS = {"test_workflow.py": EXAMPLE_RUN, "test_labelstudio.py": EXAMPLE_RUN}  # finished_run
+# Serial seconds of each unit, setup included, from `--durations` on 2 cores (AMD EPYC, December 2026); units not
+# named here follow these, in collection order.
+UNIT_SECONDS = {
+    "test_reruns.py": 330,
+    EXAMPLE_RUN: 300,
+    "test_slurm.py": 190,
+    "test_routing_workflow.py": 140,
+    "test_ensemble_workflow.py": 130,
+    "test_hostile_workflow.py": 90,
+    "test_frames.py": 60,
+    "test_env_drift.py": 60,
+    "test_estimates_workflow.py": 60,
+    "test_learned_workflow.py": 60,
+    "test_frames_workflow.py": 55,
+    "test_validation_workflow.py": 40,
+}
+
+
+def unit_of(nodeid: str) -> str:
+    module = nodeid.split("::")[0].rsplit("/", 1)[-1]
+    return SHARED_RUNS.get(module, module)
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """Under `pytest -n` (xdist's default `--dist load`): one unit per module or shared run, the longest first."""
+    if config.getvalue("dist") != "load":
+        return None  # an explicit --dist keeps xdist's own scheduler
+    from xdist.scheduler import LoadScopeScheduling
+
+    class SharedRunScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return unit_of(nodeid)
+
+        def schedule(self) -> None:
+            config.option.loadscopereorder = False  # keep the order below, not xdist's by number of tests
+            longest = sorted(UNIT_SECONDS, key=UNIT_SECONDS.get, reverse=True)
+            rank = {unit: position for position, unit in enumerate(longest)}
+            for node, collection in self.registered_collections.items():
+                self.registered_collections[node] = sorted(collection, key=lambda n: rank.get(unit_of(n), len(rank)))
+            super().schedule()
+
+    return SharedRunScheduling(config, log)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def collect_native_objects():
+    """Finalise each module's leftovers (OpenVINO compiled models, oneDNN primitives, torch modules held in reference
+    cycles) in the main thread when the module ends, not at whatever moment a later test's worker thread happens to
+    trigger a garbage collection."""
+    yield
+    gc.collect()
 
 
 @pytest.fixture

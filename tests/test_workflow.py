@@ -20,16 +20,7 @@ from PIL import Image
 from imagecoding.clip.embeddings import shard_count
 from workflow_helpers import EXTENSIONS, REPO, SNAKEMAKE, planned_jobs, prepare_workdir, snakemake, write_config
 
-pytestmark = pytest.mark.workflow
-
-
-@pytest.fixture(scope="module")
-def finished_run(tmp_path_factory, tiny_checkpoint) -> Path:
-    """The example, run once to the end; tests that change things work on copies of it."""
-    workdir = prepare_workdir(tmp_path_factory.mktemp("run"))
-    write_config(workdir, tiny_checkpoint)
-    snakemake(workdir)
-    return workdir
+pytestmark = pytest.mark.workflow  # finished_run comes from conftest.py, shared with test_labelstudio.py
 
 
 @pytest.fixture
@@ -39,6 +30,7 @@ def run_copy(finished_run, tmp_path) -> Path:
     return copy
 
 
+@pytest.mark.smoke
 def test_every_file_is_accounted_for(finished_run):
     manifest = pd.read_parquet(finished_run / "results" / "manifest.parquet")
     on_disk = {
@@ -56,6 +48,7 @@ def test_every_file_is_accounted_for(finished_run):
     assert (statuses == "ok").sum() == len(on_disk) - 4
 
 
+@pytest.mark.smoke
 def test_every_decodable_image_is_scored_once(finished_run):
     manifest = pd.read_parquet(finished_run / "results" / "manifest.parquet")
     scores = pd.read_parquet(finished_run / "results" / "clip" / "image_type.parquet")
@@ -67,6 +60,7 @@ def test_every_decodable_image_is_scored_once(finished_run):
     assert set(scores["image_type"]) <= categories
 
 
+@pytest.mark.smoke
 def test_posts_and_images_are_merged_without_losses(finished_run):
     merged = pd.read_parquet(finished_run / "results" / "merged.parquet")
     csv = pd.read_csv(finished_run / "results" / "merged.csv")
@@ -81,6 +75,7 @@ def test_posts_and_images_are_merged_without_losses(finished_run):
     assert {"red_list/cat.jpg", "blue_party/sky.jpg"} <= orphans
 
 
+@pytest.mark.smoke
 def test_the_report_is_a_self_contained_folder(finished_run):
     folder = finished_run / "results" / "report"
     index = (folder / "index.html").read_text()
@@ -100,6 +95,7 @@ def test_the_report_is_a_self_contained_folder(finished_run):
     assert (folder / "check.html").exists()
 
 
+@pytest.mark.smoke
 def test_a_second_run_has_nothing_to_do(finished_run):
     assert planned_jobs(finished_run) == {}
 
@@ -225,6 +221,7 @@ def test_without_internet_the_default_model_stops_with_advice(run_copy):
     assert "rule clip_embed" not in result.stdout + result.stderr  # stopped before any embedding
 
 
+@pytest.mark.smoke
 def test_a_wrong_key_stops_before_any_job(run_copy):
     config = yaml.safe_load((run_copy / "config.yaml").read_text())
     config["clip"]["batchsize"] = 8

@@ -11,6 +11,8 @@ from tiny_clip import COCA_CONFIG, COCA_NAME, MODEL_CONFIG, MODEL_NAME
 
 REPO = Path(__file__).resolve().parent.parent
 SNAKEMAKE = Path(sys.executable).parent / "snakemake"
+# The xdist group of the tests that share the session's finished example run (conftest.py finished_run).
+EXAMPLE_RUN = "example_run"
 EXTENSIONS = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"}
 
 
