@@ -75,8 +75,22 @@ def unit_of(nodeid: str) -> str:
     return SHARED_RUNS.get(module, module)
 
 
+def unit_rank(nodeid: str) -> int:
+    longest = sorted(UNIT_SECONDS, key=UNIT_SECONDS.get, reverse=True)
+    unit = unit_of(nodeid)
+    return longest.index(unit) if unit in longest else len(longest)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    """In an xdist worker, the collection goes to the scheduler longest unit first (every worker sorts alike, and the
+    scheduler sends tests by their index in it); a plain run keeps the file order."""
+    if hasattr(config, "workerinput"):
+        items.sort(key=lambda item: unit_rank(item.nodeid))  # stable: file order within a unit
+
+
 def pytest_xdist_make_scheduler(config, log):
-    """Under `pytest -n` (xdist's default `--dist load`): one unit per module or shared run, the longest first."""
+    """Under `pytest -n` (xdist's default `--dist load`): one unit per module or shared run, in collection order."""
     if config.getvalue("dist") != "load":
         return None  # an explicit --dist keeps xdist's own scheduler
     from xdist.scheduler import LoadScopeScheduling
@@ -85,14 +99,7 @@ def pytest_xdist_make_scheduler(config, log):
         def _split_scope(self, nodeid: str) -> str:
             return unit_of(nodeid)
 
-        def schedule(self) -> None:
-            config.option.loadscopereorder = False  # keep the order below, not xdist's by number of tests
-            longest = sorted(UNIT_SECONDS, key=UNIT_SECONDS.get, reverse=True)
-            rank = {unit: position for position, unit in enumerate(longest)}
-            for node, collection in self.registered_collections.items():
-                self.registered_collections[node] = sorted(collection, key=lambda n: rank.get(unit_of(n), len(rank)))
-            super().schedule()
-
+    config.option.loadscopereorder = False  # the order sorted above, not xdist's by number of tests
     return SharedRunScheduling(config, log)
 
 
