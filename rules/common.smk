@@ -13,9 +13,11 @@ from imagecoding.config import (
     check_study,
     pick,
     resolve_bundled_files,
+    resolve_stores,
     without,
 )
 from imagecoding.invocation import run_plan
+from imagecoding.store_root import move_old_stores, stores_in_results
 from imagecoding.tuning import as_resources
 from imagecoding.validation.variables import asks_multimodal, learns
 
@@ -29,10 +31,15 @@ if MAIN_PROCESS:
     )
 validate(config, schema="../config/schema/config.schema.yaml", set_default=True)
 resolve_bundled_files(config, workflow.basedir)
+DEFAULT_STORES = resolve_stores(config)
 if MAIN_PROCESS:
     check_config(
         config, uses_conda=bool(workflow.deployment_settings.deployment_method)
     )
+    # Before any job opens a store: a study from before store.root keeps its stores (docs/RELIABILITY.md).
+    move_old_stores(config, DEFAULT_STORES)
+    for warning in stores_in_results(config):
+        print(warning, file=sys.stderr)
 RUN = run_plan(config, os.path.join(workflow.basedir, "scripts"), MAIN_PROCESS)
 
 SCHEMES = sorted(config["clip"]["schemes"])
