@@ -4,8 +4,11 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 CORES ?= all
+CONFIG ?= config/config.yaml
+# The workflow's own folder: its tools are found when make runs from a study's folder (make -f .../Makefile).
+WORKFLOW := $(dir $(abspath $(lastword $(MAKEFILE_LIST))))
 
-.PHONY: example test install system-deps test-deps lint locks clean
+.PHONY: example test install system-deps test-deps lint locks clean clean-stores
 
 $(BIN)/.installed: requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -38,5 +41,24 @@ lint: install
 	$(BIN)/snakemake --lint
 	$(BIN)/snakefmt --check Snakefile rules/
 
+# Results only: the stores (store.root: embeddings, signals, every paid LLM answer) stay. A study from
+# before store.root may still hold them inside results/ (these were their places); its next run moves
+# them out, and until then clean refuses rather than delete them.
+OLD_STORES := results/embeddings results/cache/signals results/cache/llm.sqlite
+
 clean:
+	@for old in $(OLD_STORES); do \
+	  if [ -e "$$old" ]; then \
+	    echo "make clean: $$old is a store (embeddings, signals or paid LLM answers) inside results/. Nothing deleted." >&2; \
+	    echo "  If its key is null, run the workflow once (snakemake -n is enough): it moves the store under store.root." >&2; \
+	    echo "  If your configuration names it, set the key to null, or move the store and point the key at it." >&2; \
+	    exit 1; \
+	  fi; \
+	done
 	rm -rf results logs benchmarks .snakemake
+	@echo "Kept the stores under store.root (make clean-stores deletes them)."
+
+# Deletes the stores: lists each with its size first, then asks (YES=1: does not ask). CONFIG=my-study.yaml
+# for a study's own stores. Uses the workflow's Python (.venv, or BIN=... for another environment's bin).
+clean-stores:
+	$(BIN)/python $(WORKFLOW)tools/clean_stores.py --configfile $(CONFIG) $(if $(YES),--yes)

@@ -1,14 +1,16 @@
 """The stores under store.root: work paid for or computed at length, kept where `make clean` does not reach.
 
 A study from before store.root has its stores inside results/; the main Snakemake process moves them
-once (`move_old_stores`).
+once (`move_old_stores`). `make clean-stores` (tools/clean_stores.py) lists and deletes them here.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import sqlite3
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -109,3 +111,75 @@ def stores_in_results(config: dict) -> list[str]:
         warnings.append(f"{store.key}: '{path}' is inside results/, which `make clean` deletes, and with it the "
                         f"{store.holds}. To keep it, {fix}.")
     return warnings
+
+
+@dataclass(frozen=True)
+class StorePath:
+    """One thing `make clean-stores` deletes: a store folder or file (with its SQLite companions)."""
+
+    path: Path
+    key: str
+    holds: str
+    sqlite: bool = False
+
+    @property
+    def companions(self) -> list[Path]:
+        """SQLite's files beside the database, looked for each time: reading the database may create them."""
+        return [p for p in _sidecars(self.path) if p.exists()] if self.sqlite else []
+
+    def size(self) -> int:
+        total = 0
+        for path in (self.path, *self.companions):
+            if path.is_file() or path.is_symlink():
+                total += path.lstat().st_size
+            for folder, _, files in os.walk(path):
+                total += sum(os.lstat(os.path.join(folder, name)).st_size for name in files)
+        return total
+
+    def delete(self) -> None:
+        for path in (self.path, *self.companions):
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)  # never follows a symlink out of the store
+            elif path.exists() or path.is_symlink():
+                path.unlink()
+
+
+def paid_answers(database: Path) -> tuple[int, float] | None:
+    """How many answers an LLM cache holds and what they cost."""
+    try:
+        db = sqlite3.connect(database, timeout=30)
+        try:
+            count, cost = db.execute("SELECT COUNT(*), COALESCE(SUM(cost_usd), 0) FROM responses").fetchone()
+        finally:
+            db.close()
+    except sqlite3.Error:
+        return None
+    return count, cost
+
+
+def existing_stores(config: dict) -> list[StorePath]:
+    """Every store of a resolved configuration that exists, once (a store inside another goes with it)."""
+    found = []
+    llm_cache = Path(config["llm"]["cache"])
+    for store in STORES:
+        block, key = store_block(config, store)
+        path = Path(block[key])
+        found.append(StorePath(path, store.key, store.holds, sqlite=store.key == "llm.cache"))
+    batches = llm_cache.parent / "batches"  # the Batch API's upload copies (imagecoding/llm/engine.py)
+    if batches.is_dir() and _inside(batches, config["store"]["root"]):
+        found.append(StorePath(batches, "llm.cache", "copies of requests uploaded to the Batch API"))
+    found = [s for s in found if s.path.exists() or s.path.is_symlink() or s.companions]
+    return [s for s in found if not any(o is not s and _inside(s.path, o.path) for o in found)]
+
+
+def check_deletable(stores: list[StorePath], config: dict, workflow_dir: str | Path) -> None:
+    """Refuse to delete a store path that holds the working directory, the workflow or the images:
+    a key set to `.` or a parent folder must not take the study with it."""
+    precious = {"the working directory": Path.cwd(), "the workflow": Path(workflow_dir),
+                "images.root": Path(config["images"]["root"]), "your home folder": Path.home()}
+    problems = [
+        f"{store.key}: '{store.path}' holds {what} ({place}); point {store.key} at a folder of its own."
+        for store in stores for what, place in precious.items() if _inside(place, store.path)
+    ]
+    if problems:
+        raise ConfigError("make clean-stores deletes nothing:\n  - " + "\n  - ".join(problems))
