@@ -159,6 +159,29 @@ def test_sharded_embedding_gives_the_same_scores(run_copy):
     assert planned_jobs(run_copy) == {}  # compaction changes no result
 
 
+def test_after_make_clean_the_next_run_embeds_nothing(run_copy):
+    before = pd.read_parquet(run_copy / "results" / "clip" / "image_type.parquet").set_index("image_id")
+    cleaned = subprocess.run(["make", "-f", str(REPO / "Makefile"), "clean"], cwd=run_copy, capture_output=True, text=True)
+    assert cleaned.returncode == 0, cleaned.stderr
+    assert not (run_copy / "results").exists() and (run_copy / "store" / "embeddings").is_dir()
+    snakemake(run_copy)
+    embed_log = (run_copy / "logs" / "clip" / "embed_0-of-1.log").read_text()
+    assert re.search(r"already in the store store/embeddings/\S+, 0 to embed", embed_log), embed_log
+    assert "0 encoded now" in (run_copy / "logs" / "clip" / "score_image_type.log").read_text()  # phrases kept too
+    after = pd.read_parquet(run_copy / "results" / "clip" / "image_type.parquet").set_index("image_id")
+    assert (after.loc[before.index, "image_type"] == before["image_type"]).all()
+
+
+def test_a_study_from_before_store_root_has_its_stores_moved_and_nothing_to_redo(run_copy):
+    (run_copy / "results" / "cache").mkdir(exist_ok=True)
+    shutil.move(run_copy / "store" / "embeddings", run_copy / "results" / "embeddings")  # where they used to live
+    result = snakemake(run_copy, "--dry-run")
+    assert "clip.store_dir: moved results/embeddings to store/embeddings" in result.stderr
+    assert not (run_copy / "results" / "embeddings").exists()
+    assert planned_jobs(run_copy) == {}  # the run is as complete as before the move
+    assert "moved" not in snakemake(run_copy, "--dry-run").stderr  # once
+
+
 def store_files(run_copy) -> dict[str, str]:
     """Every file of every embedding store, with its content hash."""
     import hashlib
