@@ -70,10 +70,10 @@ def move_old_stores(config: dict, defaulted: list[Store], say: Callable[[str], N
         block, key = store_block(config, store)
         old, new = Path(store.old_default), Path(block[key])
         if _inside(new, old) or _inside(old, new):
-            continue  # store.root chosen inside results/: nothing to move (a warning says make clean deletes it)
+            continue  # store.root chosen inside results/: nothing to move (stores_in_results warns of it)
         if _holds_something(new):
-            say(f"{store.key}: {old} (from before store.root) was not moved, since {new} already holds a store; "
-                f"`make clean` deletes {old}, so move what you need out of it by hand first.")
+            say(f"{store.key}: {old} (from before store.root) was not moved, since {new} already holds a store. "
+                f"Move what you need out of {old} by hand and delete it (`make clean` will not run while it is there).")
             continue
         try:
             new.parent.mkdir(parents=True, exist_ok=True)
@@ -90,8 +90,7 @@ def move_old_stores(config: dict, defaulted: list[Store], say: Callable[[str], N
                 f"{store.key}: could not move {old} to {new} ({exc}). Stores moved out of results/ into "
                 f"store.root ('{config['store']['root']}'), where `make clean` leaves them. While no run is "
                 f"active, move it by hand: `mkdir -p {new.parent} && mv {old}{'*' if old.is_file() else ''} "
-                f"{new.parent if old.is_file() else new}`; or keep it where it is with {store.key}: {old} "
-                "(then `make clean` deletes it)."
+                f"{new.parent if old.is_file() else new}`; or set {store.key}: {old} to keep using it where it is."
             ) from exc
         say(f"{store.key}: moved {old} to {new} (stores live under store.root now, where `make clean` leaves them)")
 
@@ -108,8 +107,8 @@ def stores_in_results(config: dict) -> list[str]:
             fix = f"set {store.key}: null, and the next run moves it under store.root"
         else:
             fix = f"move it out of results/ and set {store.key} to its new place (or null, for under store.root)"
-        warnings.append(f"{store.key}: '{path}' is inside results/, which `make clean` deletes, and with it the "
-                        f"{store.holds}. To keep it, {fix}.")
+        warnings.append(f"{store.key}: '{path}' is inside results/, which `make clean` is there to empty, and "
+                        f"holds the {store.holds}. To keep it safe, {fix}.")
     return warnings
 
 
