@@ -207,7 +207,7 @@ def scheme_edit_seconds(scratch: Path, checkpoint: Path, count: int = 10_000) ->
     manifest = pd.read_parquet(workdir / "results" / "manifest.parquet")
     ids = list(manifest.loc[manifest["status"] == "ok", "image_id"].unique())
     vectors = rng.standard_normal((len(ids), 512)).astype(np.float32)
-    store = EmbeddingStore(workdir / "results" / "embeddings" / weights["store_key"])
+    store = EmbeddingStore(workdir / "store" / "embeddings" / weights["store_key"])
     store.write_embeddings(ids, vectors / np.linalg.norm(vectors, axis=1, keepdims=True), {"model": "ViT-B-32"})
     timed(snakemake(workdir, "results/clip/image_type.parquet"))
     scheme = workdir / "scheme.yaml"

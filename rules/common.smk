@@ -12,10 +12,12 @@ from imagecoding.config import (
     check_study,
     pick,
     resolve_bundled_files,
+    resolve_stores,
     without,
 )
 from imagecoding.invocation import run_census
 from imagecoding.plan import VARIABLE_KEYS, study_plan
+from imagecoding.store_root import move_old_stores, stores_in_results
 from imagecoding.tuning import as_resources
 
 # Start-up checks (files, Tesseract, API keys) run once, in the main process; every cluster job parses
@@ -28,10 +30,15 @@ if MAIN_PROCESS:
     )
 validate(config, schema="../config/schema/config.schema.yaml", set_default=True)
 resolve_bundled_files(config, workflow.basedir)
+DEFAULT_STORES = resolve_stores(config)
 if MAIN_PROCESS:
     check_config(
         config, uses_conda=bool(workflow.deployment_settings.deployment_method)
     )
+    # Before any job opens a store: a study from before store.root keeps its stores (docs/RELIABILITY.md).
+    move_old_stores(config, DEFAULT_STORES)
+    for warning in stores_in_results(config):
+        print(warning, file=sys.stderr)
 CENSUS = run_census(config, os.path.join(workflow.basedir, "scripts"), MAIN_PROCESS)
 
 # What runs (schemes, methods, signals, LLM tasks, the steps the report reads), decided once from the

@@ -99,7 +99,7 @@ def test_a_second_run_has_nothing_to_do_and_the_estimate_covers_both_tasks(ensem
 
 
 def signal_store_files(workdir: Path) -> dict[str, int]:
-    root = workdir / "results" / "cache" / "signals"
+    root = workdir / "store" / "signals"
     return {str(p.relative_to(root)): p.stat().st_mtime_ns for p in root.rglob("*") if p.is_file()}
 
 

@@ -120,7 +120,8 @@ def test_the_estimate_target_prints_requests_and_dollars(coded_run, fake):
 def test_a_killed_run_loses_no_answer_and_asks_nothing_twice(coded_run, fake, tmp_path):
     workdir = tmp_path / "killed"
     shutil.copytree(coded_run, workdir, symlinks=True)
-    shutil.rmtree(workdir / "results" / "cache")  # no answers yet: start paying from zero
+    for path in (workdir / "store").glob("llm.sqlite*"):
+        path.unlink()  # no answers yet: start paying from zero
     shutil.rmtree(workdir / "results" / "llm")
     # As after a first run killed while coding: what reads the frames was never written either.
     for name in ("merged.parquet", "merged.csv"):
@@ -143,7 +144,7 @@ def test_a_killed_run_loses_no_answer_and_asks_nothing_twice(coded_run, fake, tm
     finally:
         fake.latency = 0.0
     killed_log = fake.log[first_request:]
-    with sqlite3.connect(workdir / "results" / "cache" / "llm.sqlite") as db:
+    with sqlite3.connect(workdir / "store" / "llm.sqlite") as db:
         answered = {row[0] for row in db.execute("SELECT image_id FROM responses")}
     assert 4 <= len(answered) < 28  # some answers were committed before the kill, not all
     manifest = pd.read_parquet(workdir / "results" / "manifest.parquet")

@@ -105,7 +105,7 @@ def test_editing_a_scheme_rescores_without_embedding(run_copy):
     scheme.write_text(scheme.read_text() + "  - a photo of a cat sitting on a sofa\n")
     assert planned_jobs(run_copy) == {"clip_score": 1, "validation_design": 1, "validation_export": 1, "estimates": 1, "merge": 1,
                                       "report": 1, "all": 1}
-    image_parts = lambda: sorted(p for p in (run_copy / "results" / "embeddings").rglob("part-*.parquet") if "__phrases" not in str(p))  # noqa: E731
+    image_parts = lambda: sorted(p for p in (run_copy / "store" / "embeddings").rglob("part-*.parquet") if "__phrases" not in str(p))  # noqa: E731
     parts_before = image_parts()
     embed_log = (run_copy / "logs" / "clip" / "embed_0-of-1.log").read_text()
     snakemake(run_copy)
@@ -121,9 +121,9 @@ def test_adding_ten_images_embeds_only_those_ten(run_copy):
         Image.fromarray(pixels).save(run_copy / "images" / "blue_party" / f"new_{index}.png")
     jobs = planned_jobs(run_copy)
     assert jobs["manifest"] == 1 and jobs["clip_embed"] == 1
-    parts_before = set((run_copy / "results" / "embeddings").rglob("part-*.parquet"))
+    parts_before = set((run_copy / "store" / "embeddings").rglob("part-*.parquet"))
     snakemake(run_copy)
-    new_parts = set((run_copy / "results" / "embeddings").rglob("part-*.parquet")) - parts_before
+    new_parts = set((run_copy / "store" / "embeddings").rglob("part-*.parquet")) - parts_before
     assert sum(len(pd.read_parquet(p)) for p in new_parts) == 10
     assert "already in the store" in (run_copy / "logs" / "clip" / "embed_0-of-1.log").read_text()
     assert "10 to embed" in (run_copy / "logs" / "clip" / "embed_0-of-1.log").read_text()
@@ -136,7 +136,7 @@ def test_adding_ten_images_embeds_only_those_ten(run_copy):
 
 def test_sharded_embedding_gives_the_same_scores(run_copy):
     before = pd.read_parquet(run_copy / "results" / "clip" / "image_type.parquet").set_index("image_id")
-    shutil.rmtree(run_copy / "results" / "embeddings")  # force real embedding in every shard
+    shutil.rmtree(run_copy / "store" / "embeddings")  # force real embedding in every shard
     config = yaml.safe_load((run_copy / "config.yaml").read_text())
     config["clip"]["shard_size"] = 10  # jobs by image count: 38 paths -> 4 -> 4 jobs (a power of two)
     (run_copy / "config.yaml").write_text(yaml.safe_dump(config))
@@ -147,19 +147,42 @@ def test_sharded_embedding_gives_the_same_scores(run_copy):
     after = after.loc[before.index]
     assert (after["image_type"] == before["image_type"]).all()
     assert np.allclose(after["image_type_prob"], before["image_type_prob"], atol=1e-3)
-    image_parts = [p for p in (run_copy / "results" / "embeddings").rglob("part-*.parquet") if "__phrases" not in str(p)]
+    image_parts = [p for p in (run_copy / "store" / "embeddings").rglob("part-*.parquet") if "__phrases" not in str(p)]
     assert len(image_parts) == 4  # one per shard
     snakemake(run_copy, "compact")
-    compacted = [p for p in (run_copy / "results" / "embeddings").rglob("part-*.parquet") if "__phrases" not in str(p)]
+    compacted = [p for p in (run_copy / "store" / "embeddings").rglob("part-*.parquet") if "__phrases" not in str(p)]
     assert len(compacted) == 1 and "4 parts -> 1" in (run_copy / "logs" / "compact.log").read_text()
     assert planned_jobs(run_copy) == {}  # compaction changes no result
+
+
+def test_after_make_clean_the_next_run_embeds_nothing(run_copy):
+    before = pd.read_parquet(run_copy / "results" / "clip" / "image_type.parquet").set_index("image_id")
+    cleaned = subprocess.run(["make", "-f", str(REPO / "Makefile"), "clean"], cwd=run_copy, capture_output=True, text=True)
+    assert cleaned.returncode == 0, cleaned.stderr
+    assert not (run_copy / "results").exists() and (run_copy / "store" / "embeddings").is_dir()
+    snakemake(run_copy)
+    embed_log = (run_copy / "logs" / "clip" / "embed_0-of-1.log").read_text()
+    assert re.search(r"already in the store store/embeddings/\S+, 0 to embed", embed_log), embed_log
+    assert "0 encoded now" in (run_copy / "logs" / "clip" / "score_image_type.log").read_text()  # phrases kept too
+    after = pd.read_parquet(run_copy / "results" / "clip" / "image_type.parquet").set_index("image_id")
+    assert (after.loc[before.index, "image_type"] == before["image_type"]).all()
+
+
+def test_a_study_from_before_store_root_has_its_stores_moved_and_nothing_to_redo(run_copy):
+    (run_copy / "results" / "cache").mkdir(exist_ok=True)
+    shutil.move(run_copy / "store" / "embeddings", run_copy / "results" / "embeddings")  # where they used to live
+    result = snakemake(run_copy, "--dry-run")
+    assert "clip.store_dir: moved results/embeddings to store/embeddings" in result.stderr
+    assert not (run_copy / "results" / "embeddings").exists()
+    assert planned_jobs(run_copy) == {}  # the run is as complete as before the move
+    assert "moved" not in snakemake(run_copy, "--dry-run").stderr  # once
 
 
 def store_files(run_copy) -> dict[str, str]:
     """Every file of every embedding store, with its content hash."""
     import hashlib
 
-    root = run_copy / "results" / "embeddings"
+    root = run_copy / "store" / "embeddings"
     return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in root.rglob("*") if p.is_file()}
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 from .clip.model import ModelSpec
@@ -71,6 +72,48 @@ def resolve_bundled_files(config: dict, workflow_dir: str | Path) -> None:
     schemes = config["clip"]["schemes"]
     for name in schemes:
         schemes[name] = resolved(schemes[name])
+
+
+@dataclass(frozen=True)
+class Store:
+    """A store of work paid for or computed at length: its config key, its name under store.root, and
+    where it lived before store.root existed (inside results/, which `make clean` deletes)."""
+
+    key: str
+    name: str
+    old_default: str
+    holds: str
+
+
+STORES = (
+    Store("clip.store_dir", "embeddings", "results/embeddings",
+          "CLIP embeddings, the phrase cache, precision probes, OpenVINO conversions"),
+    Store("signals.store_dir", "signals", "results/cache/signals", "OCR, objects, tags and captions per image"),
+    Store("llm.cache", "llm.sqlite", "results/cache/llm.sqlite", "every paid LLM and Cloud Vision answer"),
+)
+
+
+def store_block(config: dict, store: Store) -> tuple[dict, str]:
+    """The config block holding a store's key, and the key's last part."""
+    *path, last = store.key.split(".")
+    block = config
+    for part in path:
+        block = block[part]
+    return block, last
+
+
+def resolve_stores(config: dict) -> list[Store]:
+    """Store keys left at null become paths under store.root, so every rule and script sees a concrete path.
+
+    Returns the stores that took the default: only those may be moved from their old place in results/.
+    """
+    defaulted = []
+    for store in STORES:
+        block, key = store_block(config, store)
+        if block[key] is None:
+            block[key] = os.path.join(config["store"]["root"], store.name)
+            defaulted.append(store)
+    return defaulted
 
 
 def check_study(config: dict) -> None:
