@@ -1,5 +1,6 @@
 rule ensemble_classify:
     input:
+        **stability_inputs("ensemble"),
         manifest="results/manifest.parquet",
         signals=signal_results(),
         prompt=config["ensemble"]["prompt"],
@@ -8,6 +9,7 @@ rule ensemble_classify:
     output:
         table="results/ensemble/categories.parquet",
         ledger="results/llm/cost/ensemble.csv",
+        **stability_outputs("ensemble"),
     log:
         "logs/ensemble/classify.log",
     benchmark:

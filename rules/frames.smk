@@ -1,5 +1,6 @@
 rule frames_code:
     input:
+        **stability_inputs("frames"),
         manifest="results/manifest.parquet",
         codebook=config["frames"]["codebook"],
         prompt=config["frames"]["prompt"],
@@ -7,6 +8,7 @@ rule frames_code:
     output:
         frames="results/llm/frames.parquet",
         ledger="results/llm/cost/frames.csv",
+        **stability_outputs("frames"),
     log:
         "logs/llm/frames.log",
     benchmark:
@@ -20,7 +22,9 @@ rule frames_code:
         runtime=llm_minutes(),
     params:
         llm=llm_params(),
-        settings=settings("frames", *image_settings(), *post_settings()),
+        settings=settings(
+            "frames", *image_settings(), *post_settings(), *stability_settings("frames")
+        ),
         code=code("frames_code"),
     script:
         "../scripts/frames_code.py"
