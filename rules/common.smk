@@ -415,5 +415,10 @@ def stability_estimate_inputs():
     return found
 
 
+def stability_report_settings():
+    """The report says which code the tasks used downstream (stability.vote) when they were asked again."""
+    return ("stability",) if PLAN.stability else ()
+
+
 def stability_results():
     return ["results/stability/metrics.csv"] if PLAN.stability else []

@@ -7,9 +7,9 @@ rule ensemble_classify:
         schemes=[config["clip"]["schemes"][s] for s in PLAN.schemes],
         posts=posts_table,
     output:
+        **stability_outputs("ensemble"),
         table="results/ensemble/categories.parquet",
         ledger="results/llm/cost/ensemble.csv",
-        **stability_outputs("ensemble"),
     log:
         "logs/ensemble/classify.log",
     benchmark:

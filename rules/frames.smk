@@ -6,9 +6,9 @@ rule frames_code:
         prompt=config["frames"]["prompt"],
         posts=posts_table,
     output:
+        **stability_outputs("frames"),
         frames="results/llm/frames.parquet",
         ledger="results/llm/cost/frames.csv",
-        **stability_outputs("frames"),
     log:
         "logs/llm/frames.log",
     benchmark:
@@ -23,7 +23,10 @@ rule frames_code:
     params:
         llm=llm_params(),
         settings=settings(
-            "frames", *image_settings(), *post_settings(), *stability_settings("frames")
+            "frames",
+            *image_settings(),
+            *post_settings(),
+            *stability_settings("frames"),
         ),
         code=code("frames_code"),
     script:
