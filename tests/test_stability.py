@@ -205,3 +205,21 @@ def test_the_plan_asks_the_coding_tasks_again_only_when_stability_is_on(tmp_path
     assert "captions" in plan.llm_tasks and "stability_metrics" in plan.report_steps
     config["stability"]["enabled"] = False
     assert study_plan(config).stability == () and study_plan(config).vote == "first"
+
+
+def test_the_task_and_its_repeats_share_one_budget(tmp_path):
+    fake = serve(0.0)
+    try:
+        manifest, signals = corpus(8)
+        config = make_config(tmp_path, fake, sample_size=8)
+        build = lambda c: ensemble_run(c, manifest, signals)  # noqa: E731
+        run = build(config)
+        table = run.execute()
+        # A cap just above what the task's own run paid: no repeat fits in what is left.
+        spent = float(table["cost_usd"].sum())
+        run.engine.max_cost_usd = spent + run.engine.budget(run.task).worst_case / 2
+        answers = ask(stability_requests("ensemble", config, build, run, None), table)
+        assert (answers.loc[answers["coder"] != "repeat_1", "status"] == "skipped_budget").all()
+        assert len(fake.log) == 8
+    finally:
+        fake.stop()

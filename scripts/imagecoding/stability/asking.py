@@ -111,9 +111,11 @@ def stability_requests(task: str, config: dict, build: Callable[[dict], LLMRun],
 
 def ask(asked: StabilityRequests, own_table: pd.DataFrame, progress=None) -> pd.DataFrame:
     """Every coder's checked answer per sampled image, one row each (`coder`, `kind`); the first repeat is read
-    from the task's own table. One budget covers all of them, the engine's cap for this step."""
+    from the task's own table. One budget covers them and the task's own run: llm.max_cost_usd caps the step."""
     own = asked.runs["repeat_1"]
     budget = own.engine.budget(own.task)
+    # llm.max_cost_usd caps the step: what the task's own run just paid counts against it.
+    budget.spent = float(own_table.loc[~own_table["cached"].astype(bool), "cost_usd"].fillna(0).sum())
     kinds = {coder.name: coder.kind for coder in asked.coders}
     first_ids = {r.image_id for r in asked.requests["repeat_1"]}
     tables = [own_table[own_table["image_id"].isin(first_ids)].assign(coder="repeat_1", kind="repeat")]

@@ -4,6 +4,7 @@ the task's figures, and (stability.vote: majority) hand the majority back as the
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import Callable
 
 import pandas as pd
@@ -39,11 +40,18 @@ def stability_step(task: str, config: dict, build: Callable[[dict], LLMRun], run
     """Ask the task's repeats and variants and write `outputs.stability` and `outputs.stability_metrics`. Returns
     the task's table (with the majority voted in under stability.vote: majority) and the new answers' ledger."""
     settings = config["stability"]
+    # Only images the task's run asked about (routing asks some only): each one's first answer is in its table.
+    answered = set(table["image_id"])
+    run = replace(run, requests=[r for r in run.requests if r.image_id in answered])
     asked = stability_requests(task, config, build, run, design)
     new = sum(len(r) for r in asked.new().values())
     log.info("stability of %s: %d images, %d coders (%s); %d requests beyond the task's own",
              task, len(asked.requests["repeat_1"]), len(asked.coders), ", ".join(c.name for c in asked.coders), new)
     answers = ask(asked, table, progress)
+    skipped = int((answers["status"] == "skipped_budget").sum())
+    if skipped:
+        log.warning("stability of %s: %d repeats and variants were not asked because llm.max_cost_usd was reached; "
+                    "raise it and re-run: every answer so far is cached.", task, skipped)
     variables = task_variables(run)
     voted = per_image(answers, variables)
     figures = stability_metrics(task, answers, variables, sampling_of(run), settings["bootstrap"], settings["seed"])
