@@ -85,6 +85,8 @@ def test_alpha_and_agreement_are_written_per_task_variable_and_kind(stable_run):
     alpha = metrics.query("task == 'multimodal' and metric == 'krippendorff_alpha'").iloc[0]
     assert alpha["value"] < 0.8  # 40% of the answers are drawn at random
     html = (stable_run / "results" / "report" / "index.html").read_text()
+    sentence = next(line for line in html.splitlines() if "The multimodal LLM image_type agrees with itself" in line)
+    print("\n" + sentence.replace("<p><strong>", "").replace("</strong></p>", ""))
     assert "The multimodal LLM image_type agrees with itself across 3 repeats" in html
     assert "Majority vote:" in html
 
