@@ -62,9 +62,10 @@ def test_repeats_and_the_variant_are_real_requests_the_first_time_and_cached_aft
     images, sample = len(frames), len(sampled(stable_run) & set(frames["image_id"]))
     assert 2 <= sample < images
     # Each task's own answers, R - 1 more per sampled image, and the frames variant once per sampled image.
+    print(f"\n{images} images coded, {sample} in the validation sample: {len(fake.log)} requests the first time")
     assert len(fake.log) == 2 * images + 2 * sample * (REPEATS - 1) + sample
     variant = [entry for entry in fake.log if "VARIANT-TERSE" in entry["text"]]
-    assert len(variant) == sample and all(entry["schema"] == "codebook" or entry["schema"] for entry in variant)
+    assert len(variant) == sample and all(entry["jpeg"] for entry in variant)  # rendered, and sent with the image
     ledger = pd.read_csv(stable_run / "results" / "llm" / "cost.csv")
     assert (ledger["task"] == "frames_stability").sum() == sample * REPEATS  # 2 repeats and 1 variant
     before = len(fake.log)
