@@ -223,3 +223,15 @@ def test_the_task_and_its_repeats_share_one_budget(tmp_path):
         assert len(fake.log) == 8
     finally:
         fake.stop()
+
+
+def test_impossible_stability_settings_are_named_with_the_fix(tmp_path):
+    from imagecoding.stability.asking import stability_problems
+
+    config = {"stability": {"enabled": True, "sample_size": None, "prompt_variants": {"frames": [str(tmp_path / "no.j2")]}},
+              "ensemble": {"enabled": True, "classify": True}, "validation": {"design": "uncertainty"}}
+    problems = stability_problems(config)
+    assert any(p.startswith("stability.sample_size:") and "validation.design: stratified" in p for p in problems)
+    assert any(p.startswith("stability.prompt_variants.frames: no prompt template") for p in problems)
+    config["stability"]["enabled"] = False
+    assert stability_problems(config) == []
