@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import hashlib
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 import pandas as pd
@@ -142,8 +143,6 @@ def stability_problems(config: dict) -> list[str]:
             "stability.sample_size (e.g. 200) or validation.design: stratified.")
     for task, paths in (settings.get("prompt_variants") or {}).items():
         for path in paths or []:
-            from pathlib import Path
-
             if not Path(path).is_file():
                 problems.append(f"stability.prompt_variants.{task}: no prompt template at '{path}'.")
     return problems
