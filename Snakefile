@@ -35,6 +35,7 @@ include: "rules/learned.smk"
 include: "rules/multimodal.smk"
 include: "rules/validation.smk"
 include: "rules/estimates.smk"
+include: "rules/stability.smk"
 include: "rules/compact.smk"
 include: "rules/merge.smk"
 include: "rules/report.smk"
@@ -50,6 +51,7 @@ rule all:
         "results/validation/coding_sheet.csv",
         "results/estimates/prevalence.csv",
         "results/estimates/dsl_input.csv",
+        stability_results(),
 
 
 # `snakemake models` on a machine with internet (a cluster's login node) fetches every configured

@@ -192,7 +192,12 @@ def ensemble_settings():
     """The ensemble reads the scheme files and, when asked to, each post's account."""
     account = ["posts.account_column"] if config["ensemble"]["include_account"] else []
     return settings(
-        "ensemble", "clip.schemes", *image_settings(), *post_settings(), *account
+        "ensemble",
+        "clip.schemes",
+        *image_settings(),
+        *post_settings(),
+        *account,
+        *stability_settings("ensemble"),
     )
 
 
@@ -212,6 +217,7 @@ def estimate_settings():
         *post_settings(),
         *coder_settings(),
         "validation.annotations",
+        "stability",
     )
 
 
@@ -293,6 +299,7 @@ def routing_inputs():
 def multimodal_settings():
     """The task's settings; with routing also what reading the codes and the cheap methods takes."""
     keys = ["multimodal", "route", "clip.schemes", *image_settings(), *post_settings()]
+    keys += stability_settings("multimodal")
     if PLAN.methods.routed:
         keys += [*coder_settings(), "validation.annotations"]
     return settings(*keys)
@@ -373,3 +380,45 @@ def report_steps():
             "logs": [str(path) for path in proxy.rule.log],
         }
     return found
+
+
+# Stability: the coding LLM tasks asked again (repeats, prompt variants) inside their own rules, so that
+# stability.vote: majority reaches everything downstream of the task's table (imagecoding/stability/).
+def stability_outputs(task):
+    """A task's per-image majority and its figures, when it is asked again."""
+    if task not in PLAN.stability:
+        return {}
+    return {
+        "stability": f"results/stability/{task}.parquet",
+        "stability_metrics": f"results/stability/{task}_metrics.csv",
+    }
+
+
+def stability_inputs(task):
+    """The validation sample's design: the images asked again unless stability.sample_size names a number."""
+    if task not in PLAN.stability or config["stability"]["sample_size"] is not None:
+        return {}
+    return {"stability_design": "results/validation/design.parquet"}
+
+
+def stability_settings(task):
+    """The stability block for a task asked again (its variants are its prompts too); nothing otherwise, so
+    switching stability on or off re-runs only the tasks it asks."""
+    return ("stability",) if task in PLAN.stability else ()
+
+
+def stability_estimate_inputs():
+    """llm_estimate prices the repeats and variants on the validation sample when that is what they ask about."""
+    found = {}
+    for task in PLAN.stability:
+        found |= stability_inputs(task)
+    return found
+
+
+def stability_report_settings():
+    """The report says which code the tasks used downstream (stability.vote) when they were asked again."""
+    return ("stability",) if PLAN.stability else ()
+
+
+def stability_results():
+    return ["results/stability/metrics.csv"] if PLAN.stability else []

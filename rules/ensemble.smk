@@ -1,11 +1,13 @@
 rule ensemble_classify:
     input:
+        **stability_inputs("ensemble"),
         manifest="results/manifest.parquet",
         signals=signal_results(),
         prompt=config["ensemble"]["prompt"],
         schemes=[config["clip"]["schemes"][s] for s in PLAN.schemes],
         posts=posts_table,
     output:
+        **stability_outputs("ensemble"),
         table="results/ensemble/categories.parquet",
         ledger="results/llm/cost/ensemble.csv",
     log:

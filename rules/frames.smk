@@ -1,10 +1,12 @@
 rule frames_code:
     input:
+        **stability_inputs("frames"),
         manifest="results/manifest.parquet",
         codebook=config["frames"]["codebook"],
         prompt=config["frames"]["prompt"],
         posts=posts_table,
     output:
+        **stability_outputs("frames"),
         frames="results/llm/frames.parquet",
         ledger="results/llm/cost/frames.csv",
     log:
@@ -20,7 +22,12 @@ rule frames_code:
         runtime=llm_minutes(),
     params:
         llm=llm_params(),
-        settings=settings("frames", *image_settings(), *post_settings()),
+        settings=settings(
+            "frames",
+            *image_settings(),
+            *post_settings(),
+            *stability_settings("frames"),
+        ),
         code=code("frames_code"),
     script:
         "../scripts/frames_code.py"

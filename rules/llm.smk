@@ -26,6 +26,7 @@ rule llm_ledger:
 rule llm_estimate:
     input:
         **routing_inputs(),
+        **stability_estimate_inputs(),
         manifest="results/manifest.parquet",
         signals=signal_results() if PLAN.methods.ensemble else [],
         posts=posts_table,
@@ -41,6 +42,7 @@ rule llm_estimate:
         runtime=30,
     params:
         tasks=list(PLAN.llm_tasks),
+        stability=list(PLAN.stability),
         llm=llm_params(),
         settings=estimate_settings(),
     script:
@@ -49,18 +51,21 @@ rule llm_estimate:
 
 use rule llm_estimate as frames_estimate with:
     input:
+        **stability_inputs("frames"),
         manifest="results/manifest.parquet",
         posts=posts_table,
     log:
         "logs/llm/frames_estimate.log",
     params:
         tasks=["frames"],
+        stability=[t for t in PLAN.stability if t == "frames"],
         llm=llm_params(),
         settings=estimate_settings(),
 
 
 use rule llm_estimate as ensemble_estimate with:
     input:
+        **stability_inputs("ensemble"),
         manifest="results/manifest.parquet",
         signals=signal_results(),
         posts=posts_table,
@@ -68,5 +73,6 @@ use rule llm_estimate as ensemble_estimate with:
         "logs/llm/ensemble_estimate.log",
     params:
         tasks=["ensemble"],
+        stability=[t for t in PLAN.stability if t == "ensemble"],
         llm=llm_params(),
         settings=estimate_settings(),

@@ -5,12 +5,14 @@
 rule multimodal_classify:
     input:
         **routing_inputs(),
+        **stability_inputs("multimodal"),
         manifest="results/manifest.parquet",
         prompt=config["multimodal"]["prompt"],
         schemes=[config["clip"]["schemes"][s] for s in PLAN.schemes],
         posts=posts_table,
     output:
         **multimodal_outputs(),
+        **stability_outputs("multimodal"),
     log:
         "logs/llm/multimodal.log",
     benchmark:

@@ -11,6 +11,7 @@ log_to(snakemake.log[0])
 import pandas as pd
 from tqdm import tqdm
 
+from imagecoding.stability.step import stability_of_rule
 from imagecoding.tasks.ensemble import ensemble_run
 from imagecoding.tasks.run import rule_inputs
 
@@ -23,4 +24,7 @@ logging.info(
 )
 with tqdm(total=len(run.requests), desc="ensemble", unit="img", file=sys.stderr, mininterval=5) as bar:
     table = run.execute(progress=bar)
-run.write(table, snakemake.output.table, snakemake.output.ledger)
+table, more_ledger = stability_of_rule(
+    snakemake, "ensemble", config, lambda c: ensemble_run(c, manifest, signals, posts), run, table
+)
+run.write(table, snakemake.output.table, snakemake.output.ledger, more_ledger)

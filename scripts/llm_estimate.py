@@ -12,17 +12,31 @@ import pandas as pd
 from imagecoding.tasks.run import rule_inputs
 
 config, manifest, posts = rule_inputs(snakemake)
+design_path = getattr(snakemake.input, "stability_design", None)
+design = pd.read_parquet(design_path) if design_path else None
 reports = []
+
+
+def stability_estimate(task: str, build, run) -> None:
+    """The repeats and prompt variants of a task asked again (stability.*), priced beside the task."""
+    if task in snakemake.params.stability:
+        from imagecoding.stability.asking import stability_requests
+
+        reports.append(stability_requests(task, config, build, run, design).estimate())
+
+
 for task in snakemake.params.tasks:
     if task == "frames":
         from imagecoding.tasks.frames import frames_run
 
         run = frames_run(config, manifest, posts, need_client=False)
+        stability_estimate(task, lambda c: frames_run(c, manifest, posts, need_client=False), run)
     elif task == "multimodal":
         from imagecoding.routing.run import RouteSettings, route, routing_estimate, study_inputs
         from imagecoding.tasks.multimodal import multimodal_run
 
         run = multimodal_run(config, manifest, posts, need_client=False)
+        stability_estimate(task, lambda c: multimodal_run(c, manifest, posts, need_client=False), run)
         settings = RouteSettings.from_config(config["route"])
         if settings.enabled:
             cheap, gold, weights, valid = study_inputs(config, snakemake.input, manifest)
@@ -33,6 +47,7 @@ for task in snakemake.params.tasks:
 
         signals = {Path(path).stem: pd.read_parquet(path) for path in snakemake.input.signals}
         run = ensemble_run(config, manifest, signals, posts, need_client=False)
+        stability_estimate(task, lambda c: ensemble_run(c, manifest, signals, posts, need_client=False), run)
     else:
         from imagecoding.manifest import decodable_images
         from imagecoding.tasks.captions import captions_run

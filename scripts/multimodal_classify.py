@@ -14,6 +14,7 @@ from tqdm import tqdm
 from imagecoding.outputs import atomic_directory, write_json
 from imagecoding.routing.run import RouteSettings, route, scheme_summary, study_inputs
 from imagecoding.routing.tables import routed_table
+from imagecoding.stability.step import stability_of_rule
 from imagecoding.tasks.multimodal import multimodal_run
 from imagecoding.tasks.run import rule_inputs
 
@@ -29,7 +30,10 @@ with tqdm(total=len(run.requests), desc="multimodal", unit="img", file=sys.stder
         cheap, gold, weights, valid = study_inputs(config, snakemake.input, manifest)
         routing = route(run, cheap, gold, weights, valid, settings, progress=bar)
         table = routing.table
-run.write(table, snakemake.output.table, snakemake.output.ledger)
+# Under stability.vote: majority the routed codes below read the majority too.
+table, more_ledger = stability_of_rule(snakemake, "multimodal", config, lambda c: multimodal_run(c, manifest, posts),
+                                       run, table)
+run.write(table, snakemake.output.table, snakemake.output.ledger, more_ledger)
 if settings.enabled:
     summary = {"cost_per_answer_usd": routing.cost_per_answer, "coded_asked": len(routing.coded),
                "unsure_asked": len(routing.rest), "selected": len(run.requests), "budget_usd": run.engine.max_cost_usd,

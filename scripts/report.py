@@ -101,6 +101,12 @@ if inputs.learned:
 
     learned = learned_view(inputs.learned[0], metrics)
 
+stability = None
+if inputs.stability:
+    from imagecoding.report.stability import stability_view
+
+    stability = stability_view(pd.read_csv(inputs.stability[0]), config["stability"]["vote"], metrics)
+
 from imagecoding.report.estimates import estimates_view
 
 estimates = estimates_view(inputs.prevalence, inputs.estimates_summary)
@@ -127,5 +133,6 @@ index = build_report(
     estimates=estimates,
     multimodal=multimodal,
     routing=routing,
+    stability=stability,
 )
 logging.info("report written to %s", index)

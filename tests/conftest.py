@@ -65,6 +65,7 @@ UNIT_SECONDS = {
     "test_env_drift.py": 60,
     "test_estimates_workflow.py": 60,
     "test_learned_workflow.py": 60,
+    "test_stability_workflow.py": 70,
     "test_frames_workflow.py": 55,
     "test_validation_workflow.py": 40,
 }

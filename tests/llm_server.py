@@ -15,6 +15,7 @@ import email.parser
 import email.policy
 import hashlib
 import json
+import random
 import threading
 import time
 from collections import defaultdict
@@ -51,10 +52,14 @@ class FakeLLM:
         text_only: tuple[str, ...] = (),
         varied: bool = False,
         decide=None,
+        noise: float = 0.0,
+        noise_seed: int = 0,
     ):
         """`schemas`: the answer schemas requests may carry (the first answers schema-less requests);
         `text_only`: schema names whose requests must carry no image; `varied`: enum answers differ by subject;
-        `decide(jpeg, answer)`: the answer to an image request, from its pixels and the schema's default answer."""
+        `decide(jpeg, answer)`: the answer to an image request, from its pixels and the schema's default answer;
+        `noise`: the share of answers whose enum values are drawn at random (uniformly, seeded by `noise_seed`)
+        instead of the subject's own, so a repeated request disagrees with itself at a known rate."""
         self.schemas = list(schemas)
         self.latency = latency
         self.expect_schema = expect_schema
@@ -62,6 +67,8 @@ class FakeLLM:
         self.text_only = set(text_only)
         self.varied = varied
         self.decide = decide
+        self.noise = noise
+        self.random = random.Random(noise_seed)
         self.script: dict[str, list[str]] = defaultdict(list)
         self.text_script: list[tuple[str, list[str]]] = []
         self.log: list[dict] = []
@@ -132,6 +139,10 @@ class FakeLLM:
         if behaviour == "slow":
             time.sleep(1.5)
         pick = int(hashlib.sha256((image or text).encode()).hexdigest(), 16) if self.varied else 0
+        if self.noise:
+            with self.lock:
+                if self.random.random() < self.noise:
+                    pick = self.random.getrandbits(64)  # uniform over any enum's values
         free_text = INJECTED_ANSWER if behaviour == "inject" else "VOTE"  # "inject": markup in every free-text field
         answer = answer_from_schema((schema or {}).get("schema") or self.schemas[0], pick, free_text)
         if self.decide is not None and image:

@@ -44,6 +44,7 @@ CONFIGS = {
     "everything": {"frames": {"enabled": True}, "ensemble": {"enabled": True}, "route": {"enabled": True},
                    "learned": {"enabled": True}, "validation": {"annotations": ["codes.csv"]},
                    "signals": {"captions": {"method": "llm"}}},
+    "stability": {"frames": {"enabled": True}, "multimodal": {"enabled": True}, "stability": {"enabled": True}},
 }
 
 
@@ -130,5 +131,5 @@ def test_the_coded_variables_carry_the_plans_methods(name, monkeypatch):
 def test_every_step_the_report_reads_is_a_rule():
     rules = set(re.findall(r"^rule (\w+):", "".join(p.read_text() for p in (REPO / "rules").glob("*.smk")), re.M))
     steps = {step for change in CONFIGS.values() for step in study_plan(configured(**change)).report_steps}
-    assert {"objects_weights", "captions_weights", "learned_fit", "validation_metrics"} <= steps
+    assert {"objects_weights", "captions_weights", "learned_fit", "validation_metrics", "stability_metrics"} <= steps
     assert steps <= rules

@@ -158,6 +158,7 @@ def config_problems(config: dict, uses_conda: bool = False) -> list[str]:
     problems += scheme_problems(config)
     problems += model_file_problems(config, "clip")
     problems += frames_problems(config)
+    problems += stability_problems(config)
     problems += ensemble_problems(config, uses_conda)
     problems += multimodal_problems(config)
     problems += consensus_problems(config)
@@ -316,6 +317,13 @@ def multimodal_problems(config: dict) -> list[str]:
     if settings.get("filters") and not config["posts"].get("path"):
         problems.append("multimodal.filters: filtering on post columns needs a posts table; set posts.path.")
     return problems
+
+
+def stability_problems(config: dict) -> list[str]:
+    """The repeats and variants of the LLM tasks (stability/asking.py says what is checked)."""
+    from .stability.asking import stability_problems as problems
+
+    return problems(config)
 
 
 def frames_problems(config: dict) -> list[str]:

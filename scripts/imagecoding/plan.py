@@ -97,6 +97,8 @@ class Plan:
     signals: tuple[str, ...]  # ensemble.signals when the ensemble is on, else none
     captions_by_llm: bool  # signals.captions.method is llm: captions are an LLM task, with no model weights
     annotations: tuple[str, ...]  # validation.annotations as files: the human codes
+    stability: tuple[str, ...] = ()  # the coding LLM tasks asked again (stability.enabled), in llm_tasks' order
+    vote: str = "first"  # stability.vote: majority makes the majority across repeats and variants the task's code
 
     @property
     def llm_tasks(self) -> tuple[str, ...]:
@@ -126,16 +128,29 @@ class Plan:
         steps += ["consensus"] if methods.consensus else []
         steps += ["llm_ledger"] if self.llm_tasks else []
         steps += ["validation_metrics"] if self.annotations else []
+        steps += ["stability_metrics"] if self.stability else []
         return tuple(steps + ["validation_design", "validation_export", "estimates"])
+
+
+def stability_tasks(methods: Methods, config: dict) -> tuple[str, ...]:
+    """The LLM tasks that code and are asked again for their stability (captions code nothing)."""
+    if not config["stability"]["enabled"]:
+        return ()
+    coding = {"frames": methods.frames, "ensemble": methods.ensemble, "multimodal": methods.multimodal}
+    return tuple(task for task, asked in coding.items() if asked)
 
 
 def study_plan(config: dict) -> Plan:
     """The plan of a validated configuration (defaults filled in)."""
     ensemble = config["ensemble"]
+    methods = methods_of(config)
+    stability = stability_tasks(methods, config)
     return Plan(
         schemes=tuple(sorted(config["clip"]["schemes"])),
-        methods=methods_of(config),
+        methods=methods,
         signals=tuple(ensemble["signals"]) if ensemble["enabled"] else (),
         captions_by_llm=config["signals"]["captions"]["method"] == "llm",
         annotations=tuple(annotation_files(config)),
+        stability=stability,
+        vote=config["stability"]["vote"] if stability else "first",
     )

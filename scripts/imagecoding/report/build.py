@@ -75,24 +75,26 @@ def build_report(
     estimates: dict | None = None,
     multimodal: pd.DataFrame | None = None,
     routing: dict | None = None,
+    stability: dict | None = None,
 ) -> Path:
     """Render the report folder and return the path of its index.html.
 
     `signals` maps a signal's name to its table, `consensus` a scheme to its consensus table;
     `agreement` is consensus/agreement.csv; `validation` the view of report.validation, `learned` that of
     report.learned, `estimates` that of report.estimates, `multimodal` the multimodal LLM's table, `routing` the
-    view of report.routing. Each adds its
+    view of report.routing, `stability` that of report.stability. Each adds its
     section when given; without human codes the validation section says how to get them.
     """
     with atomic_directory(out_dir) as folder:  # a failed write leaves the previous report as it was
         _render(folder, manifest, merged, schemes, failures, provenance, root, settings, workers, check_sample,
-                frames, signals, ensemble, consensus, agreement, validation, learned, estimates, multimodal, routing)
+                frames, signals, ensemble, consensus, agreement, validation, learned, estimates, multimodal, routing,
+                stability)
     return Path(out_dir) / "index.html"
 
 
 def _render(out_dir, manifest, merged, schemes, failures, provenance, root, settings, workers, check_sample,
             frames, signals, ensemble, consensus, agreement, validation, learned=None, estimates=None, multimodal=None,
-            routing=None) -> None:
+            routing=None, stability=None) -> None:
     rng = np.random.default_rng(settings.seed)
     views = [scheme_view(result, merged, settings, rng) for result in schemes]
     checks = {result.name: right_wrong_items(result, check_sample, rng) for result in schemes}
@@ -158,6 +160,7 @@ def _render(out_dir, manifest, merged, schemes, failures, provenance, root, sett
         "consensus": consensus_sections,
         "notes": image_notes(merged, [r.name for r in schemes]),
         "validation": validation,
+        "stability": stability,
         "learned": learned,
         "estimates": estimates,
         "thumbs": thumbs,

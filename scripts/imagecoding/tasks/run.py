@@ -45,9 +45,13 @@ class LLMRun:
             )
         return table
 
-    def write(self, table: pd.DataFrame, table_path, ledger_path) -> None:
+    def write(self, table: pd.DataFrame, table_path, ledger_path, more_ledger: pd.DataFrame | None = None) -> None:
+        """The table and its ledger; `more_ledger`: answers the step paid for beside the table (stability's)."""
         write_parquet(table, table_path)
-        write_csv(cost_ledger(table, self.task.name), ledger_path)
+        ledger = cost_ledger(table, self.task.name)
+        if more_ledger is not None and len(more_ledger):
+            ledger = pd.concat([ledger, more_ledger], ignore_index=True)
+        write_csv(ledger, ledger_path)
 
     def estimate(self, requests: list[Request] | None = None) -> str:
         estimate = self.engine.estimate(self.task, self.requests if requests is None else requests)

@@ -88,18 +88,31 @@ def against_coders(method: str, variable: str, predicted: pd.Series, codes: pd.D
     return rows
 
 
-def between_coders(variable: str, codes: pd.DataFrame, values: list[str]) -> list[dict]:
-    """Krippendorff's alpha (nominal) over all coders, and pairwise kappa and percent agreement, with n."""
+def value_numbers(table: pd.DataFrame, values: list[str]) -> np.ndarray:
+    """A coders x images table of codes as the numbers of their values (NaN: not coded, or not a value)."""
+    index = {value: number for number, value in enumerate(values)}
+    return np.array([[index.get(code, np.nan) for code in row] for row in table.to_numpy(dtype=object)], dtype=float)
+
+
+def nominal_alpha(table: pd.DataFrame | np.ndarray, values: list[str]) -> float:
+    """Krippendorff's alpha (nominal) of a coders x images table of codes (NaN: not coded), or of their numbers
+    (value_numbers); NaN where undefined."""
     import krippendorff
 
+    data = table if isinstance(table, np.ndarray) else value_numbers(table, values)
+    if len(values) < 2 or not np.isfinite(data).any() or len(np.unique(data[np.isfinite(data)])) < 2:
+        return np.nan  # one value seen: no variation to agree on
+    return float(krippendorff.alpha(reliability_data=data, level_of_measurement="nominal",
+                                    value_domain=list(range(len(values)))))
+
+
+def between_coders(variable: str, codes: pd.DataFrame, values: list[str]) -> list[dict]:
+    """Krippendorff's alpha (nominal) over all coders, and pairwise kappa and percent agreement, with n."""
     table = codes.pivot_table(index="coder", columns="image_id", values="value", aggfunc="last")
     rows = []
     coded_twice = int((table.notna().sum(axis=0) >= 2).sum())
     if len(table) >= 2 and coded_twice:
-        index = {value: number for number, value in enumerate(values)}
-        data = table.apply(lambda column: column.map(index)).to_numpy(dtype=float)
-        alpha = krippendorff.alpha(reliability_data=data, level_of_measurement="nominal", value_domain=list(range(len(values))))
-        rows.append(_row("coders", variable, "coders", "krippendorff_alpha", alpha, coded_twice))
+        rows.append(_row("coders", variable, "coders", "krippendorff_alpha", nominal_alpha(table, values), coded_twice))
     for first, second in itertools.combinations(table.index, 2):
         both = table.loc[[first, second]].T.dropna()
         if len(both):
