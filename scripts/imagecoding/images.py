@@ -38,6 +38,8 @@ class ImageCheck:
     format: str | None
     status: str
     error: str | None
+    # A THUMBNAIL_SIDE-square greyscale thumbnail from the same decode: the duplicate search reads it.
+    thumbnail: bytes | None = None
 
 
 def content_id(payload: bytes) -> str:
@@ -89,6 +91,16 @@ def bomb_guard(max_pixels: int):
         yield
 
 
+# 1 KB per image: fine enough to see a 7% crop (2 pixels), small enough to keep for 10^6 images.
+THUMBNAIL_SIDE = 32
+
+
+def grey_thumbnail(image: Image.Image) -> bytes:
+    """The greyscale THUMBNAIL_SIDE-square thumbnail (aspect ignored, orientation applied) of a loaded image."""
+    upright = _to_rgb(ImageOps.exif_transpose(image)).convert("L")
+    return upright.resize((THUMBNAIL_SIDE, THUMBNAIL_SIDE), Image.Resampling.BOX).tobytes()
+
+
 def check_image_bytes(payload: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> ImageCheck:
     """Decode an image to the end (reduced-scale for JPEG) and report its size, format and status."""
     image_id = content_id(payload)
@@ -109,7 +121,11 @@ def check_image_bytes(payload: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> I
     except Exception as exc:  # every decoder failure becomes a recorded status
         problem = _classify(exc)
         return ImageCheck(image_id, size, width, height, fmt, problem.status, problem.detail)
-    return ImageCheck(image_id, size, width, height, fmt, "ok", None)
+    try:
+        thumbnail = grey_thumbnail(image)
+    except Exception:  # the image decoded; a thumbnail it cannot give only leaves it out of the duplicate search
+        thumbnail = None
+    return ImageCheck(image_id, size, width, height, fmt, "ok", None, thumbnail)
 
 
 def check_image_file(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> ImageCheck:
