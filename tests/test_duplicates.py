@@ -101,3 +101,54 @@ def test_the_cap_stops_one_chain_from_swallowing_everything():
 def test_no_image_no_group():
     empty = pd.DataFrame({"image_id": [], "thumbnail": [], "width": [], "height": []})
     assert list(duplicate_groups(empty, Settings()).columns) == GROUP_COLUMNS
+
+
+def grouped_corpus(groups=60, seed=0):
+    """Zero-shot scores of images in groups of 1 to 6 copies; copies share their picture's category."""
+    rng = np.random.default_rng(seed)
+    rows, membership = [], []
+    for g in range(groups):
+        category = ["people", "text", "scene"][g % 3]
+        for c in range(int(rng.integers(1, 7))):
+            image_id = f"g{g:03d}c{c}"
+            first = float(rng.uniform(40, 90))
+            rows.append({"image_id": image_id, "type": category, "type_prob": first, "type_prob_1": first,
+                         "type_prob_2": 100 - first})
+            membership.append({"image_id": image_id, "duplicate_group": f"g{g:03d}c0"})
+    return pd.DataFrame(rows), pd.DataFrame(membership)
+
+
+@pytest.mark.parametrize("design", ["stratified", "uncertainty"])
+def test_the_sample_draws_groups_one_image_each_with_the_groups_probability(design):
+    from imagecoding.validation.sample import design_weights, study_design
+
+    scores, groups = grouped_corpus()
+    settings = {"design": design, "sample_size": 15, "uniform_share": 0.5, "seed": 1, "round": 2,
+                "min_per_category": 2}
+    drawn_design = study_design(settings, "type", scores, groups=groups)
+    assert len(drawn_design) == len(scores)  # every image is in the frame, through its group
+    drawn = drawn_design[drawn_design["round"] > 0]
+    assert drawn["duplicate_group"].is_unique  # at most one image per group
+    assert set(drawn["image_id"]) <= set(groups["duplicate_group"])  # the representative stands for its group
+    per_group = drawn_design.groupby("duplicate_group")["inclusion_probability"].nunique()
+    assert (per_group == 1).all()  # every copy carries its group's probability
+    if design == "stratified":  # the group is the unit: probability is the quota over the stratum's groups
+        first = drawn_design.drop_duplicates("duplicate_group")
+        for _, stratum in first.groupby("stratum"):
+            taken = int((stratum["round"] > 0).sum())
+            assert stratum["inclusion_probability"].iloc[0] == pytest.approx(taken / len(stratum))
+    # a code on a copy is a code for its group: weighted by the group's probability, not outside the sample
+    group = drawn["duplicate_group"].iloc[0]
+    copy = drawn_design[(drawn_design["duplicate_group"] == group)]["image_id"].iloc[-1]
+    weights, outside = design_weights(drawn_design, pd.Index([copy]))
+    assert not outside and weights[copy] == pytest.approx(1 / drawn["inclusion_probability"].iloc[0])
+
+
+def test_without_groups_the_design_is_unchanged():
+    from imagecoding.validation.sample import study_design
+
+    scores, _ = grouped_corpus()
+    settings = {"design": "stratified", "sample_size": 15, "uniform_share": 0.5, "seed": 1, "round": 1,
+                "min_per_category": 2}
+    plain = study_design(settings, "type", scores)
+    assert (plain["duplicate_group"] == plain["image_id"]).all() and (plain["round"] > 0).sum() == 15

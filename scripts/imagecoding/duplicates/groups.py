@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,7 +34,7 @@ class Settings:
     max_block_distance: float = 0.55  # worst block's mean absolute difference, in standard deviations
     crops: tuple[float, ...] = (0.04, 0.07, 0.10)  # cut from each side, tried in verification
     max_group_size: int = 500
-    embedding_neighbours: int = 0  # 0: embeddings add no candidates
+    embedding_neighbours: int = 0  # library only for now: 0, embeddings add no candidates
 
     @classmethod
     def from_config(cls, block: dict) -> "Settings":
@@ -43,7 +44,6 @@ class Settings:
             max_block_distance=float(block["max_block_distance"]),
             crops=tuple(float(c) for c in block["crops"]),
             max_group_size=int(block["max_group_size"]),
-            embedding_neighbours=int(block["embedding_neighbours"]),
         )
 
 
@@ -192,6 +192,14 @@ def group_positions(n: int, pairs: pd.DataFrame, cap: int) -> tuple[np.ndarray, 
     return roots, evidence, groups.refused
 
 
+def singleton_groups(image_ids) -> pd.DataFrame:
+    """Each image its own group: when duplicates.enabled is off, or for an image without a thumbnail."""
+    ids = pd.Series(list(image_ids), dtype=object)
+    return pd.DataFrame({"image_id": ids, "duplicate_group": ids, "representative": ids,
+                         "group_size": pd.Series(1, index=ids.index, dtype="int64"), "signal": None,
+                         "distance": pd.Series(float("nan"), index=ids.index), "joined_to": None})[GROUP_COLUMNS]
+
+
 def duplicate_groups(images: pd.DataFrame, settings: Settings, embeddings: np.ndarray | None = None) -> pd.DataFrame:
     """One row per image of `images` (image_id, thumbnail, width, height, and an order column `first_seen`).
 
@@ -222,6 +230,12 @@ def duplicate_groups(images: pd.DataFrame, settings: Settings, embeddings: np.nd
     out["signal"] = [evidence[i][1] if i in evidence else None for i in range(n)]
     out["distance"] = [evidence[i][2] if i in evidence else None for i in range(n)]
     out["joined_to"] = [ids[evidence[i][0]] if i in evidence else None for i in range(n)]
-    out.attrs.update(candidates=len(pairs), verified=int(pairs["verified"].sum()) if len(pairs) else 0,
-                     refused=refused)
+    verified = int(pairs["verified"].sum()) if len(pairs) else 0
+    logging.info("%d candidate pairs, %d verified; %d joins refused by max_group_size", len(pairs), verified, refused)
+    out.attrs.update(candidates=len(pairs), verified=verified, refused=refused)
     return out[GROUP_COLUMNS]
+
+
+def groups_for_merge(groups: pd.DataFrame) -> pd.DataFrame:
+    """What merged.csv carries of the groups: each image's `duplicate_group` and its `group_size`."""
+    return groups[["image_id", "duplicate_group", "group_size"]]
