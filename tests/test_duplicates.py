@@ -152,3 +152,26 @@ def test_without_groups_the_design_is_unchanged():
                 "min_per_category": 2}
     plain = study_design(settings, "type", scores)
     assert (plain["duplicate_group"] == plain["image_id"]).all() and (plain["round"] > 0).sum() == 15
+
+
+def test_grouped_folds_stop_copies_from_flattering_the_learned_classifier():
+    """Labels carry no signal, only copies: ungrouped folds judge each copy by a model that saw its twin."""
+    from imagecoding.learn.probe import out_of_fold
+
+    rng = np.random.default_rng(4)
+    pictures, copies = 40, 4
+    centres = rng.normal(size=(pictures, 24))
+    labels = np.array(["yes", "no"])[rng.integers(0, 2, pictures)]
+    X = np.repeat(centres, copies, axis=0) + rng.normal(scale=0.05, size=(pictures * copies, 24))
+    y = np.repeat(labels, copies)
+    groups = np.repeat([f"picture{i}" for i in range(pictures)], copies)
+    classes = np.unique(y)
+
+    def accuracy(probabilities):
+        return float((classes[probabilities.argmax(axis=1)] == y).mean())
+
+    ungrouped = accuracy(out_of_fold(X, y, folds=5, seed=0))
+    grouped = accuracy(out_of_fold(X, y, folds=5, seed=0, groups=groups))
+    print(f"out-of-fold accuracy on labels without signal: ungrouped {ungrouped:.2f}, grouped {grouped:.2f}")
+    assert ungrouped > 0.9  # inflation: the copies were learned by heart
+    assert grouped < 0.7  # near chance once a picture's copies share one fold
