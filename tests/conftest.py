@@ -51,7 +51,7 @@ def finished_run(tmp_path_factory, tiny_checkpoint) -> Path:
 # modules that share a session-scoped run are one unit together. The units known to be long go out first, so that none
 # starts last and leaves the other worker idle. (xdist's own `--dist loadgroup` cannot do this with pytest 9.2: the
 # group it appends to a test's node id is lost, and every test of a group is scheduled on its own.)
-SHARED_RUNS = {"test_workflow.py": EXAMPLE_RUN, "test_labelstudio.py": EXAMPLE_RUN}  # finished_run
+SHARED_RUNS = {"test_workflow.py": EXAMPLE_RUN, "test_labelstudio.py": EXAMPLE_RUN, "test_duplicates_workflow.py": EXAMPLE_RUN}  # finished_run
 # Serial seconds of each unit, setup included, from `--durations` on 2 cores (AMD EPYC, December 2026); units not
 # named here follow these, in collection order.
 UNIT_SECONDS = {

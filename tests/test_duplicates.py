@@ -35,7 +35,7 @@ def test_the_manifest_decode_keeps_a_thumbnail_of_every_decodable_image(corpus):
     _, manifest = corpus
     table = thumbnail_table(manifest)
     assert len(table) == (manifest["status"] == "ok").sum()
-    assert {len(t) for t in table["thumbnail"]} == {32 * 32}
+    assert {len(t) for t in table["thumbnail"]} == {32 * 32 + 4 * 4 * 3}  # grey, then colour
 
 
 def test_groups_find_the_copies_and_keep_templates_apart(corpus):
@@ -175,3 +175,32 @@ def test_grouped_folds_stop_copies_from_flattering_the_learned_classifier():
     print(f"out-of-fold accuracy on labels without signal: ungrouped {ungrouped:.2f}, grouped {grouped:.2f}")
     assert ungrouped > 0.9  # inflation: the copies were learned by heart
     assert grouped < 0.7  # near chance once a picture's copies share one fold
+
+
+def test_the_picture_unit_counts_each_group_once_per_account():
+    """Three reposts of one 'text' picture and two single 'people' pictures: by image text is 60%, by picture 33%."""
+    from imagecoding.estimates.prevalence import as_pictures, image_groups, prevalence
+    from imagecoding.validation.variables import CodedVariable
+
+    images = ["a1", "a2", "a3", "b", "c"]
+    membership = pd.Series(["a1", "a1", "a1", "b", "c"], index=images)
+    machine = pd.Series(["text", "text", "text", "people", "people"], index=images)
+    links = pd.DataFrame({"post_row": [0, 1, 2, 3, 4], "image_id": images})
+    posts = pd.DataFrame({"account": ["x", "x", "y", "x", "y"]})
+    groups, _ = image_groups(images, links, posts, "account", None, "month")
+    variable = CodedVariable(name="type", values=("people", "text"), methods=("clip",))
+    weights = pd.Series(dtype=float)
+
+    def share(table, group):
+        row = table[(table["group"] == group) & (table["category"] == "text")].iloc[0]
+        return row["naive"], row["n_images"]
+
+    by_image = prevalence({"clip": {"type": machine}}, {}, [variable], groups, weights, 0.95, 30, True)
+    assert share(by_image, "all") == (pytest.approx(0.6), 5)
+    predictions, gold, pictures, picture_weights = as_pictures({"clip": {"type": machine}}, {}, groups, weights,
+                                                               membership)
+    by_picture = prevalence(predictions, gold, [variable], pictures, picture_weights, 0.95, 30, True)
+    assert share(by_picture, "all") == (pytest.approx(1 / 3), 3)
+    # a picture posted by two accounts counts once in each; within account x its two copies count once
+    assert share(by_picture, "x") == (pytest.approx(0.5), 2)
+    assert share(by_picture, "y") == (pytest.approx(0.5), 2)

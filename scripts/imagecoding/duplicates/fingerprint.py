@@ -10,17 +10,31 @@ from __future__ import annotations
 import numpy as np
 from scipy.fft import dctn
 
-from ..images import THUMBNAIL_SIDE
+from ..images import COLOUR_SIDE, THUMBNAIL_SIDE
 
 REGIONS = ("whole", "inner", "top")
 INNER_CUT = 0.07
 TOP_KEEP = 0.8
 
 
+GREY_BYTES = THUMBNAIL_SIDE * THUMBNAIL_SIDE
+COLOUR_BYTES = COLOUR_SIDE * COLOUR_SIDE * 3
+
+
+def _rows(column) -> np.ndarray:
+    return np.frombuffer(b"".join(column), dtype=np.uint8).reshape(-1, GREY_BYTES + COLOUR_BYTES)
+
+
 def thumbnails_array(column) -> np.ndarray:
-    """(n, side, side) float32 from a column of thumbnail bytes."""
-    flat = np.frombuffer(b"".join(column), dtype=np.uint8)
-    return flat.reshape(-1, THUMBNAIL_SIDE, THUMBNAIL_SIDE).astype(np.float32)
+    """(n, side, side) uint8 greyscale thumbnails from a column of thumbnail bytes (images.grey_thumbnail);
+    kept as bytes (1 KB an image), turned into floats a chunk at a time."""
+    return _rows(column)[:, :GREY_BYTES].reshape(-1, THUMBNAIL_SIDE, THUMBNAIL_SIDE)
+
+
+def chromaticity(column) -> np.ndarray:
+    """(n, cells, 3): each colour cell's share of red, green and blue; a brighter copy keeps it."""
+    rgb = _rows(column)[:, GREY_BYTES:].reshape(-1, COLOUR_SIDE * COLOUR_SIDE, 3).astype(np.float32)
+    return (rgb + 8.0) / (rgb.sum(axis=2, keepdims=True) + 24.0)
 
 
 def resample_matrix(start: float, stop: float, size: int = THUMBNAIL_SIDE, out: int = THUMBNAIL_SIDE) -> np.ndarray:
@@ -40,12 +54,12 @@ def region(thumbs: np.ndarray, top: float, bottom: float, left: float, right: fl
     """The part of each thumbnail between the fractions given, resampled to full size."""
     rows = resample_matrix(top, bottom)
     cols = resample_matrix(left, right)
-    return np.einsum("ry,nyx,cx->nrc", rows, thumbs, cols, optimize=True)
+    return np.einsum("ry,nyx,cx->nrc", rows, thumbs.astype(np.float32), cols, optimize=True)
 
 
 def region_views(thumbs: np.ndarray) -> dict[str, np.ndarray]:
     return {
-        "whole": thumbs,
+        "whole": thumbs.astype(np.float32),
         "inner": region(thumbs, INNER_CUT, 1 - INNER_CUT, INNER_CUT, 1 - INNER_CUT),
         "top": region(thumbs, 0.0, TOP_KEEP, 0.0, 1.0),
     }
@@ -58,9 +72,11 @@ def phash(views: np.ndarray) -> np.ndarray:
     return np.packbits(bits, axis=1).view(">u8").ravel().astype(np.uint64)
 
 
-def region_hashes(thumbs: np.ndarray) -> dict[str, np.ndarray]:
-    """Region name -> uint64 hash per image."""
-    return {name: phash(view) for name, view in region_views(thumbs).items()}
+def region_hashes(thumbs: np.ndarray, chunk: int = 20_000) -> dict[str, np.ndarray]:
+    """Region name -> uint64 hash per image, a chunk of images at a time (floats of all 10^6 would take 12 GB)."""
+    parts = [{name: phash(view) for name, view in region_views(thumbs[start:start + chunk]).items()}
+             for start in range(0, len(thumbs), chunk)]
+    return {name: np.concatenate([part[name] for part in parts]) for name in REGIONS}
 
 
 def hamming(a: np.ndarray, b: np.ndarray) -> np.ndarray:
