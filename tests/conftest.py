@@ -56,7 +56,7 @@ SHARED_RUNS = {"test_workflow.py": EXAMPLE_RUN, "test_labelstudio.py": EXAMPLE_R
 # named here follow these, in collection order.
 UNIT_SECONDS = {
     "test_reruns.py": 330,
-    EXAMPLE_RUN: 300,
+    EXAMPLE_RUN: 345,  # test_duplicates_workflow.py's reposted copy adds about 45
     "test_slurm.py": 190,
     "test_routing_workflow.py": 140,
     "test_ensemble_workflow.py": 130,
