@@ -204,3 +204,19 @@ def test_the_picture_unit_counts_each_group_once_per_account():
     # a picture posted by two accounts counts once in each; within account x its two copies count once
     assert share(by_picture, "x") == (pytest.approx(0.5), 2)
     assert share(by_picture, "y") == (pytest.approx(0.5), 2)
+
+
+def test_the_report_counts_groups_and_names_the_accounts_that_shared_a_picture():
+    from imagecoding.report.duplicates import duplicates_view
+
+    merged = pd.DataFrame({
+        "image_id": ["a", "a2", "a3", "b", "b2", "c"],
+        "duplicate_group": ["a", "a", "a", "b", "b", "c"],
+        "group_size": [3, 3, 3, 2, 2, 1],
+        "account": ["party", "candidate_1", "candidate_2", "party", "party", "party"],
+    })
+    view = duplicates_view(merged, "account")
+    assert (view["groups"], view["with_copies"], view["images_in_them"]) == (3, 2, 5)
+    assert view["largest"][0]["image_ids"][0] == "a" and view["largest"][0]["size"] == 3
+    assert view["shared_across_accounts"] == 1 and view["shared"][0]["accounts"] == ["candidate_1", "candidate_2", "party"]
+    assert duplicates_view(merged.drop(columns="duplicate_group"), "account") is None

@@ -53,5 +53,10 @@ def test_merged_csv_carries_the_group_and_the_sample_draws_one_image_per_group(r
     assert design.loc[design["round"] > 0, "duplicate_group"].is_unique
 
 
+def test_the_report_shows_the_reposted_picture(reposted):
+    html = (reposted / "results" / "report" / "index.html").read_text()
+    assert 'id="duplicates"' in html and "4 copies" in html and "reposts/cropped.jpg" in html
+
+
 def test_a_second_run_runs_nothing(reposted):
     assert planned_jobs(reposted) == {}
