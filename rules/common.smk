@@ -202,6 +202,7 @@ def estimate_settings():
     return pick(
         config,
         "frames",
+        "duplicates.reuse_answers",
         "ensemble",
         "multimodal",
         "route",

@@ -1,6 +1,7 @@
 rule frames_code:
     input:
         manifest="results/manifest.parquet",
+        groups="results/duplicates/groups.parquet",
         codebook=config["frames"]["codebook"],
         prompt=config["frames"]["prompt"],
         posts=posts_table,
@@ -20,7 +21,9 @@ rule frames_code:
         runtime=llm_minutes(),
     params:
         llm=llm_params(),
-        settings=settings("frames", *image_settings(), *post_settings()),
+        settings=settings(
+            "frames", "duplicates.reuse_answers", *image_settings(), *post_settings()
+        ),
         code=code("frames_code"),
     script:
         "../scripts/frames_code.py"

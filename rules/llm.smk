@@ -27,6 +27,7 @@ rule llm_estimate:
     input:
         **routing_inputs(),
         manifest="results/manifest.parquet",
+        groups="results/duplicates/groups.parquet",
         signals=signal_results() if PLAN.methods.ensemble else [],
         posts=posts_table,
     log:
@@ -50,6 +51,7 @@ rule llm_estimate:
 use rule llm_estimate as frames_estimate with:
     input:
         manifest="results/manifest.parquet",
+        groups="results/duplicates/groups.parquet",
         posts=posts_table,
     log:
         "logs/llm/frames_estimate.log",

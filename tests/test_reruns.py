@@ -119,7 +119,9 @@ SETTINGS = [
     ("estimates.unit", lambda w: set_key(w, "estimates.unit", "picture"), {"estimates", "report"}),
     # The groups feed the sample's design, the learner's folds, the picture unit and merged.csv.
     ("duplicates.max_block_distance", lambda w: set_key(w, "duplicates.max_block_distance", 0.5),
-     {"duplicates", "learned_fit"} | DESIGN_DOWNSTREAM),
+     {"duplicates", "learned_fit", "frames_code"} | DESIGN_DOWNSTREAM),
+    ("duplicates.reuse_answers", lambda w: set_key(w, "duplicates.reuse_answers", False),
+     {"frames_code"} | LLM_DOWNSTREAM),
     ("report.title", lambda w: set_key(w, "report.title", "Another title"), {"report"}),
     ("report.samples_per_category", lambda w: set_key(w, "report.samples_per_category", 2), {"report"}),
     ("clip.aggregate", lambda w: set_key(w, "clip.aggregate", "mean"), {"clip_score"} | SCORES_DOWNSTREAM),
