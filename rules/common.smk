@@ -216,6 +216,22 @@ def estimate_settings():
     )
 
 
+def duplicate_settings():
+    """What finding the groups reads: not reuse_answers, which only the LLM tasks read."""
+    return tuple(
+        f"duplicates.{key}"
+        for key in (
+            "enabled",
+            "max_hash_distance",
+            "window",
+            "max_block_distance",
+            "max_colour_distance",
+            "crops",
+            "max_group_size",
+        )
+    )
+
+
 def coder_settings():
     """How the human codes become one gold standard (validation/annotations.py study_gold)."""
     return ("validation.adjudicator", "validation.coders", "validation.check_coder")

@@ -19,7 +19,7 @@ rule duplicates:
         mem_mb=4000,
         runtime=30,
     params:
-        settings=settings("duplicates"),
+        settings=settings(*duplicate_settings()),
         code=code("duplicates"),
     script:
         "../scripts/duplicates.py"
