@@ -409,3 +409,5 @@ def test_copies_reuse_their_groups_answer_and_are_not_asked(tmp_path, images, fa
                                                       "reused_from"}][0]
     assert by_id.loc[ids[3], variable] == by_id.loc[ids[0], variable]
     assert "frames_reused_from" in frames_for_merge(table).columns
+    frame_run.write(table, tmp_path / "frames.parquet", tmp_path / "ledger.csv")
+    assert len(pd.read_csv(tmp_path / "ledger.csv")) == 4  # the ledger lists what was asked for, not the copies

@@ -92,7 +92,9 @@ class LLMRun:
 
     def write(self, table: pd.DataFrame, table_path, ledger_path) -> None:
         write_parquet(table, table_path)
-        write_csv(cost_ledger(table, self.task.name), ledger_path)
+        # The ledger lists the answers asked for; a copy's reused answer was neither asked nor paid.
+        asked = table[table["reused_from"].isna()] if "reused_from" in table else table
+        write_csv(cost_ledger(asked, self.task.name), ledger_path)
 
     def estimate(self, requests: list[Request] | None = None) -> str:
         asked, copies = one_per_group(self.requests if requests is None else requests, self.groups)
