@@ -141,7 +141,11 @@ def test_the_sample_draws_groups_one_image_each_with_the_groups_probability(desi
     group = drawn["duplicate_group"].iloc[0]
     copy = drawn_design[(drawn_design["duplicate_group"] == group)]["image_id"].iloc[-1]
     weights, outside = design_weights(drawn_design, pd.Index([copy]))
-    assert not outside and weights[copy] == pytest.approx(1 / drawn["inclusion_probability"].iloc[0])
+    size = int((drawn_design["duplicate_group"] == group).sum())
+    assert not outside and weights[copy] == pytest.approx(size / drawn["inclusion_probability"].iloc[0])
+    # so the weights of the drawn groups add up to the corpus's images, as Horvitz-Thompson's should on average
+    every = design_weights(drawn_design, pd.Index(drawn["image_id"]))[0]
+    assert every.sum() == pytest.approx(len(scores), rel=0.5)
 
 
 def test_without_groups_the_design_is_unchanged():

@@ -73,11 +73,13 @@ def as_pictures(predictions: dict[str, dict[str, pd.Series]], gold: dict[str, pd
     validation sample draws groups). Returns predictions, gold, groups and weights keyed by picture.
     """
     pictures = groups.assign(image_id=groups["image_id"].map(membership).fillna(groups["image_id"]))
+    sizes = membership.value_counts()
     return ({method: {name: _per_picture(codes, membership) for name, codes in by_variable.items()}
              for method, by_variable in predictions.items()},
             {name: _per_picture(codes, membership) for name, codes in gold.items()},
             pictures.drop_duplicates(ignore_index=True),
-            _per_picture(weights, membership))
+            # a coded image weighs group size / the group's probability (validation/sample.py); a picture 1 / it
+            _per_picture(weights, membership) / sizes.reindex(_per_picture(weights, membership).index).fillna(1))
 
 
 def _interval(low_high) -> tuple[float, float]:

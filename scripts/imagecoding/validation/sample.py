@@ -214,6 +214,9 @@ def stratified_sample(predictions: pd.DataFrame, scheme: str, size: int, minimum
 def design_weights(design: pd.DataFrame | None, coded: pd.Index) -> tuple[pd.Series, list[str]]:
     """Inverse-probability weights of the coded images and those the design never drew.
 
+    With near-duplicate groups a coded image stands for its group's images: its weight is the group's size over
+    the group's probability, so image-level figures still estimate the corpus of images.
+
     Returns (weight per coded image, ids of coded images outside the sample). With any outside, the codes are
     not a probability sample: every weight is 1 and the caller says the weighted figures are not valid.
     """
@@ -221,9 +224,13 @@ def design_weights(design: pd.DataFrame | None, coded: pd.Index) -> tuple[pd.Ser
     if design is None or design.empty:
         return pd.Series(1.0, index=coded), list(coded)
     drawn = design[design["round"] > 0].set_index("image_id")["inclusion_probability"]
-    if "duplicate_group" in design:  # a code on any copy of a drawn group is a code for the group
+    if "duplicate_group" in design:
+        # A code on any copy of a drawn group is a code for the group: for the whole group's images, so it weighs
+        # group size / the group's probability (Horvitz-Thompson over groups); without copies, 1 / probability.
         drawn_groups = design[design["round"] > 0].set_index("duplicate_group")["inclusion_probability"]
-        drawn = design.set_index("image_id")["duplicate_group"].map(drawn_groups).dropna()
+        sizes = design.groupby("duplicate_group").size()
+        group_of = design.set_index("image_id")["duplicate_group"]
+        drawn = (group_of.map(drawn_groups) / group_of.map(sizes)).dropna()
     outside = [i for i in coded if i not in drawn.index]
     if outside:
         return pd.Series(1.0, index=coded), outside
