@@ -26,6 +26,7 @@ if config["container"]:
 
 
 include: "rules/manifest.smk"
+include: "rules/duplicates.smk"
 include: "rules/clip.smk"
 include: "rules/frames.smk"
 include: "rules/signals.smk"

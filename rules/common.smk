@@ -207,6 +207,7 @@ def estimate_settings():
     return pick(
         config,
         "frames",
+        "duplicates.reuse_answers",
         "ensemble",
         "multimodal",
         "route",
@@ -218,6 +219,22 @@ def estimate_settings():
         *coder_settings(),
         "validation.annotations",
         "stability",
+    )
+
+
+def duplicate_settings():
+    """What finding the groups reads: not reuse_answers, which only the LLM tasks read."""
+    return tuple(
+        f"duplicates.{key}"
+        for key in (
+            "enabled",
+            "max_hash_distance",
+            "window",
+            "max_block_distance",
+            "max_colour_distance",
+            "crops",
+            "max_group_size",
+        )
     )
 
 

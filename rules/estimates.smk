@@ -6,6 +6,7 @@ rule estimates:
     input:
         unpack(method_results),
         design="results/validation/design.parquet",
+        groups="results/duplicates/groups.parquet",
         annotations=list(PLAN.annotations),
         posts=posts_table,
     output:

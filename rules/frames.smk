@@ -2,6 +2,7 @@ rule frames_code:
     input:
         **stability_inputs("frames"),
         manifest="results/manifest.parquet",
+        groups="results/duplicates/groups.parquet",
         codebook=config["frames"]["codebook"],
         prompt=config["frames"]["prompt"],
         posts=posts_table,
@@ -24,6 +25,7 @@ rule frames_code:
         llm=llm_params(),
         settings=settings(
             "frames",
+            "duplicates.reuse_answers",
             *image_settings(),
             *post_settings(),
             *stability_settings("frames"),

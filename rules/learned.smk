@@ -5,6 +5,7 @@
 rule learned_fit:
     input:
         manifest="results/manifest.parquet",
+        groups="results/duplicates/groups.parquet",
         index=expand("results/clip/embedded/{shard}.parquet", shard=SHARDS),
         weights="results/clip/weights.json",
         schemes=[config["clip"]["schemes"][s] for s in PLAN.schemes],

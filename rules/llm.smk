@@ -28,6 +28,7 @@ rule llm_estimate:
         **routing_inputs(),
         **stability_estimate_inputs(),
         manifest="results/manifest.parquet",
+        groups="results/duplicates/groups.parquet",
         signals=signal_results() if PLAN.methods.ensemble else [],
         posts=posts_table,
     log:
@@ -53,6 +54,7 @@ use rule llm_estimate as frames_estimate with:
     input:
         **stability_inputs("frames"),
         manifest="results/manifest.parquet",
+        groups="results/duplicates/groups.parquet",
         posts=posts_table,
     log:
         "logs/llm/frames_estimate.log",

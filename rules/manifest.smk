@@ -2,7 +2,8 @@ rule manifest:
     input:
         posts=posts_table,
     output:
-        "results/manifest.parquet",
+        manifest="results/manifest.parquet",
+        thumbnails="results/thumbnails.parquet",
     log:
         "logs/manifest.log",
     conda:

@@ -1,6 +1,7 @@
 rule merge:
     input:
         manifest="results/manifest.parquet",
+        groups="results/duplicates/groups.parquet",
         scores=expand("results/clip/{scheme}.parquet", scheme=PLAN.schemes),
         frames=frame_results(),
         signals=signal_results(),

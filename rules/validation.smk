@@ -6,6 +6,7 @@
 rule validation_design:
     input:
         manifest="results/manifest.parquet",
+        groups="results/duplicates/groups.parquet",
         scores=expand("results/clip/{scheme}.parquet", scheme=PLAN.schemes),
         ensemble=ensemble_results() if UNCERTAINTY_DESIGN else [],
     output:

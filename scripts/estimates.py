@@ -10,7 +10,9 @@ log_to(snakemake.log[0])
 
 import pandas as pd
 
-from imagecoding.estimates.prevalence import charted_methods, dsl_input, headline_sentences, image_groups, prevalence
+from imagecoding.estimates.prevalence import (
+    as_pictures, charted_methods, dsl_input, headline_sentences, image_groups, prevalence,
+)
 from imagecoding.manifest import distinct_decodable
 from imagecoding.outputs import write_csv, write_json
 from imagecoding.plan import methods_of
@@ -60,7 +62,15 @@ if problems["unparseable_dates"]:
     logging.warning("posts.date_column '%s': %d dates are not dates (e.g. %s); their posts are left out of the "
                     "per-period shares. Write them as YYYY-MM-DD.", date, problems["unparseable_dates"],
                     ", ".join(map(repr, problems["unparseable_examples"])))
-table = prevalence(predictions, gold, variables, groups, weights, settings["level"], settings["min_coded"], valid, reason)
+if settings["unit"] == "picture":  # each near-duplicate group once per account and period
+    membership = pd.read_parquet(inputs.groups).set_index("image_id")["duplicate_group"]
+    shares_of = as_pictures(predictions, gold, groups, weights, membership)
+    logging.info("estimates.unit picture: %d images are %d pictures", len(images), images.map(membership).nunique())
+else:
+    shares_of = (predictions, gold, groups, weights)
+unit_predictions, unit_gold, unit_groups, unit_weights = shares_of
+table = prevalence(unit_predictions, unit_gold, variables, unit_groups, unit_weights, settings["level"],
+                   settings["min_coded"], valid, reason)
 chosen = charted_methods(variables, predictions, settings["report_method"])
 sentences = headline_sentences(table, dict(METHOD_NAMES, clip="Zero-shot CLIP"), chosen)
 logging.info("%d shares over %d groups; %d gold images (%s)\n%s", len(table), groups[["group_by", "group"]].drop_duplicates().shape[0],

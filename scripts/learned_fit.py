@@ -43,6 +43,8 @@ over_store = partial(scores_from_store, weights, params.store_dir, image_ids)
 embedding = {k: weights[k] for k in ("model", "pretrained", "weights_sha256", "precision", "store_key")}
 settings = LearnSettings(**{k: v for k, v in learned.items() if k != "enabled"}, top_k=config["clip"]["top_k"])
 settings.curve_sizes = tuple(settings.curve_sizes)
+# Copies of one picture stay in one cross-validation fold (results/duplicates/groups.parquet).
+groups = pd.read_parquet(inputs.groups).set_index("image_id")["duplicate_group"]
 schemes = {name: load_scheme(name, path) for name, path in config["clip"]["schemes"].items()}
 
 with atomic_directory(snakemake.output[0]) as folder:
@@ -54,7 +56,7 @@ with atomic_directory(snakemake.output[0]) as folder:
             phrases, _, _ = phrase_embeddings(weights, list(scheme.phrases), params.store_dir, device, params.cache_dir)
             points = scheme_phrase_points(scheme, phrases)
         result = learn_variable(variable.name, list(variable.values), variable_gold, vectors, over_store, settings,
-                                embedding, points, outside.get(variable.name, pd.Series(dtype=int)).to_dict())
+                                embedding, points, outside.get(variable.name, pd.Series(dtype=int)).to_dict(), groups)
         result.card["failed_to_embed"] = {"count": len(failed)}
         result.card["scikit_learn"] = sklearn.__version__
         result.table.to_parquet(folder / f"{variable.name}.parquet", index=False)

@@ -9,7 +9,7 @@ log_to(snakemake.log[0])
 
 import pandas as pd
 
-from imagecoding.tasks.run import rule_inputs
+from imagecoding.tasks.run import reused_groups, rule_inputs
 
 config, manifest, posts = rule_inputs(snakemake)
 design_path = getattr(snakemake.input, "stability_design", None)
@@ -30,6 +30,7 @@ for task in snakemake.params.tasks:
         from imagecoding.tasks.frames import frames_run
 
         run = frames_run(config, manifest, posts, need_client=False)
+        run.groups = reused_groups(snakemake)  # copies reuse their group's answer: not asked, not priced
         stability_estimate(task, lambda c: frames_run(c, manifest, posts, need_client=False), run)
     elif task == "multimodal":
         from imagecoding.routing.run import RouteSettings, route, routing_estimate, study_inputs

@@ -11,7 +11,7 @@ log_to(snakemake.log[0])
 import pandas as pd
 from tqdm import tqdm
 
-from imagecoding.manifest import build_manifest, manifest_table, read_listing
+from imagecoding.manifest import build_manifest, manifest_table, read_listing, thumbnail_table
 from imagecoding.outputs import write_parquet
 
 config = snakemake.params.settings
@@ -31,4 +31,6 @@ logging.info("read %d files, reused %d unchanged ones", frame.attrs["checked"], 
 logging.info("status counts:\n%s", frame["status"].value_counts().to_string())
 
 write_parquet(frame, cache_path)
-write_parquet(manifest_table(frame), snakemake.output[0])
+write_parquet(manifest_table(frame), snakemake.output.manifest)
+# The same decode's thumbnails, for the duplicate search: it never opens an image itself.
+write_parquet(thumbnail_table(frame), snakemake.output.thumbnails)

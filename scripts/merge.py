@@ -10,6 +10,7 @@ log_to(snakemake.log[0])
 import pandas as pd
 
 from imagecoding.consensus import consensus_for_merge
+from imagecoding.duplicates.groups import groups_for_merge
 from imagecoding.learn.probe import learned_for_merge
 from imagecoding.merge import merge_posts, per_file_results
 from imagecoding.outputs import write_csv, write_parquet
@@ -23,7 +24,8 @@ config = snakemake.params.settings
 posts_config = config["posts"]
 schemes = sorted(config["clip"]["schemes"])
 manifest = pd.read_parquet(snakemake.input.manifest)
-tables = [pd.read_parquet(path) for path in snakemake.input.scores]
+tables = [groups_for_merge(pd.read_parquet(snakemake.input.groups))]
+tables += [pd.read_parquet(path) for path in snakemake.input.scores]
 tables += [frames_for_merge(pd.read_parquet(path)) for path in snakemake.input.frames]
 tables += [signal_for_merge(pd.read_parquet(path), Path(path).stem) for path in snakemake.input.signals]
 tables += [scheme_answers_for_merge(pd.read_parquet(path), schemes) for path in snakemake.input.ensemble]

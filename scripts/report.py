@@ -110,6 +110,9 @@ if inputs.stability:
 from imagecoding.report.estimates import estimates_view
 
 estimates = estimates_view(inputs.prevalence, inputs.estimates_summary)
+from imagecoding.report.duplicates import duplicates_view
+
+duplicates = duplicates_view(merged, config["posts"]["account_column"])
 step_failures = {"clip_embed": shards[shards["status"] != "ok"]}
 step_failures.update({f"signals_{name}": table[table["status"] != "ok"] for name, table in signals.items()})
 settings = ReportSettings(account_column=config["posts"]["account_column"], **config["report"])
@@ -134,5 +137,6 @@ index = build_report(
     multimodal=multimodal,
     routing=routing,
     stability=stability,
+    duplicates=duplicates,
 )
 logging.info("report written to %s", index)

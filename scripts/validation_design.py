@@ -25,7 +25,8 @@ others = []
 if inputs.ensemble:
     ensemble = pd.read_parquet(inputs.ensemble[0])
     others.append(ensemble[ensemble["status"].isin(CODED)].drop_duplicates("image_id").set_index("image_id")[scheme])
-design = study_design(settings, scheme, scores, others)
-logging.info("%s design over %d images of scheme %s: %d drawn in %d round(s)", settings["design"], len(design), scheme,
-             int((design["round"] > 0).sum()), settings["round"])
+groups = pd.read_parquet(inputs.groups)  # the unit drawn is the near-duplicate group
+design = study_design(settings, scheme, scores, others, groups)
+logging.info("%s design over %d images (%d groups) of scheme %s: %d drawn in %d round(s)", settings["design"],
+             len(design), design["duplicate_group"].nunique(), scheme, int((design["round"] > 0).sum()), settings["round"])
 write_parquet(design, snakemake.output.design)

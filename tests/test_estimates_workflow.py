@@ -41,6 +41,7 @@ def estimated(tmp_path_factory, tiny_checkpoint):
         "validation": {"design": "uncertainty", "sample_size": 30, "bootstrap": 50},
         "learned": {"curve_sizes": [8], "curve_repeats": 2, "min_per_class": 3, "folds": 3},
         "estimates": {"min_coded": 8, "level": 0.9},
+        "duplicates": {"enabled": False},  # the classes are near-duplicates by design (test_learned_workflow.py)
     }
     (workdir / "config.yaml").write_text(yaml.safe_dump(config))
     snakemake(workdir)

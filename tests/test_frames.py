@@ -386,3 +386,28 @@ def test_an_llm_job_keeps_no_more_requests_in_flight_than_the_run_granted(tmp_pa
     assert rule_inputs(job(3))[0]["llm"]["max_concurrency"] == 3
     assert rule_inputs(job(8))[0]["llm"]["max_concurrency"] == 8
     assert rule_inputs(job(0))[0]["llm"]["max_concurrency"] == 8  # a local run with no budget set
+
+
+def test_copies_reuse_their_groups_answer_and_are_not_asked(tmp_path, images, fake, monkeypatch):
+    """duplicates.reuse_answers: ten images in four groups are four requests; every copy gets its group's answer."""
+    monkeypatch.setenv("TEST_LLM_KEY", SECRET)
+    root, manifest = images
+    config = make_config(tmp_path, root, fake)
+    ids = manifest["image_id"].tolist()
+    groups = pd.Series([ids[0]] * 4 + [ids[4]] * 3 + [ids[7]] * 2 + [ids[9]], index=ids)
+    frame_run = frames_run(config, manifest)
+    frame_run.groups = groups
+    assert "6 copies of pictures asked once reuse their group's answer" in frame_run.estimate()
+    table = frame_run.execute()
+    assert len(fake.log) == 4 and len(table) == 10  # the server counted one request per group
+    reused = table[table["reused_from"].notna()]
+    assert len(reused) == 6 and (reused["cost_usd"] == 0).all()
+    assert set(reused["reused_from"]) <= {ids[0], ids[4], ids[7]}
+    by_id = table.set_index("image_id")
+    variable = [c for c in table.columns if c not in {"image_id", "status", "error", "raw", "request_key", "model",
+                                                      "prompt_tokens", "completion_tokens", "cost_usd", "cached",
+                                                      "reused_from"}][0]
+    assert by_id.loc[ids[3], variable] == by_id.loc[ids[0], variable]
+    assert "frames_reused_from" in frames_for_merge(table).columns
+    frame_run.write(table, tmp_path / "frames.parquet", tmp_path / "ledger.csv")
+    assert len(pd.read_csv(tmp_path / "ledger.csv")) == 4  # the ledger lists what was asked for, not the copies

@@ -42,6 +42,9 @@ def frames_settings(fake: FakeLLM, **llm) -> dict:
             "codebook": str(REPO / "config" / "codebook.yaml"),
             "prompt": str(REPO / "config" / "prompts" / "frames.j2"),
         },
+        # These tests count one question per image (ledger, kills, retries); asking once per group of copies is
+        # tested in test_frames.py::test_copies_reuse_their_groups_answer_and_are_not_asked.
+        "duplicates": {"reuse_answers": False},
         "llm": {
             "base_url": fake.base_url,
             "model": "test-vision",

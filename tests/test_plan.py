@@ -15,7 +15,7 @@ from imagecoding.validation.variables import coded_variables_of
 REPO = Path(__file__).resolve().parent.parent
 SCHEMA = REPO / "config" / "schema" / "config.schema.yaml"
 BUNDLED = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
-ALWAYS = ("manifest", "clip_weights", "clip_embed", "clip_score", "merge")
+ALWAYS = ("manifest", "duplicates", "clip_weights", "clip_embed", "clip_score", "merge")
 LAST = ("validation_design", "validation_export", "estimates")
 MAPPING = {"image_type": {"variable": "Event_Occasion", "values": {"CampaignMaterial": "Campaign material"}}}
 

@@ -116,6 +116,12 @@ SETTINGS = [
     ("posts.date_column", lambda w: set_key(w, "posts.date_column", None), {"estimates", "report"}),
     ("estimates.level", lambda w: set_key(w, "estimates.level", 0.9), {"estimates", "report"}),
     ("estimates.period", lambda w: set_key(w, "estimates.period", "week"), {"estimates", "report"}),
+    ("estimates.unit", lambda w: set_key(w, "estimates.unit", "picture"), {"estimates", "report"}),
+    # The groups feed the sample's design, the learner's folds, the picture unit and merged.csv.
+    ("duplicates.max_block_distance", lambda w: set_key(w, "duplicates.max_block_distance", 0.5),
+     {"duplicates", "learned_fit", "frames_code"} | DESIGN_DOWNSTREAM),
+    ("duplicates.reuse_answers", lambda w: set_key(w, "duplicates.reuse_answers", False),
+     {"frames_code"} | LLM_DOWNSTREAM),
     ("report.title", lambda w: set_key(w, "report.title", "Another title"), {"report"}),
     ("report.samples_per_category", lambda w: set_key(w, "report.samples_per_category", 2), {"report"}),
     ("clip.aggregate", lambda w: set_key(w, "clip.aggregate", "mean"), {"clip_score"} | SCORES_DOWNSTREAM),

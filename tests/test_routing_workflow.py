@@ -92,6 +92,7 @@ def study_config(workdir, checkpoint, fake) -> dict:
         "validation": {"sample_size": CODED, "min_per_category": 1, "bootstrap": 50},
         "learned": {"curve_sizes": [20], "curve_repeats": 2},
         "route": {"enabled": True, "target_accuracy": 0.97, "delta": 0.1},
+        "duplicates": {"enabled": False},  # the classes are near-duplicates by design (test_learned_workflow.py)
         "llm": {"base_url": fake.base_url, "model": "test-model", "api_key_env": "E2E_ROUTING_KEY",
                 "prices": {"test-model": {"input": 1.0, "output": 4.0}}, "backoff_base_s": 0.01, "max_tokens": 100,
                 "max_concurrency": 2, "max_cost_usd": BUDGET},

@@ -60,7 +60,9 @@ def test_a_hand_made_gold_file_becomes_metrics_confusion_and_sentences(exported)
     # The codes are the workflow's own stratified sample: each weighs 1 / its inclusion probability, so accuracy
     # is the corpus's estimated share of images CLIP gets right, not the sample's.
     design = pd.read_parquet(exported / "results" / "validation" / "design.parquet").set_index("image_id")
-    weight = 1 / design.loc[ids, "inclusion_probability"]
+    # A drawn image stands for its near-duplicate group (the unit sampled): it weighs group size / the group's probability.
+    sizes = design.groupby("duplicate_group").size()
+    weight = design.loc[ids, "duplicate_group"].map(sizes) / design.loc[ids, "inclusion_probability"]
     right = pd.Series([number % 4 != 0 for number in range(len(ids))], index=ids)
     wrong = int((~right).sum())
     expected = float((weight * right).sum() / weight.sum())
@@ -72,8 +74,10 @@ def test_a_hand_made_gold_file_becomes_metrics_confusion_and_sentences(exported)
     assert coders["value"].item() == pytest.approx(1.0)  # ann and bob agree everywhere the bad code is left out
 
     confusion = pd.read_csv(exported / "results" / "validation" / "confusion" / "clip__image_type.csv", index_col=0)
-    # Weighted, the confusion matrix counts images of the corpus: every image of the sampled categories.
-    assert confusion.to_numpy().sum() == pytest.approx(len(design), abs=0.5)
+    # Weighted, the confusion matrix estimates the images of the corpus: exactly every image of the sampled categories
+    # when no picture has copies; with groups of copies, their Horvitz-Thompson estimate.
+    assert confusion.to_numpy().sum() == pytest.approx(float(weight.sum()), abs=0.5)
+    assert confusion.to_numpy().sum() == pytest.approx(len(design), rel=0.25)
     assert confusion.to_numpy().trace() == pytest.approx(float((weight * right).sum()), abs=0.5)
     assert wrong and (exported / "results" / "validation" / "confusion").is_dir()
     problems = pd.read_csv(exported / "results" / "validation" / "import_report.csv")

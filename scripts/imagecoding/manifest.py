@@ -15,7 +15,8 @@ from .posts import absolute_path
 
 MANIFEST_COLUMNS = ["image_id", "path", "bytes", "width", "height", "format", "status", "error"]
 # Extra bookkeeping kept only in the cache: a file whose size and mtime are unchanged is not re-read.
-CACHE_COLUMNS = MANIFEST_COLUMNS + ["mtime_ns"]
+# The thumbnail comes from the same decode; results/thumbnails.parquet hands it to the duplicate search.
+CACHE_COLUMNS = MANIFEST_COLUMNS + ["mtime_ns", "thumbnail"]
 
 
 def normalise_extensions(extensions: list[str]) -> set[str]:
@@ -161,7 +162,9 @@ def build_manifest(
             rows.append(outside_row(path))
             continue
         cached = reusable.get(path)
-        if cached is not None and cached.get("status") != "missing":
+        # A decodable file cached before thumbnails were kept is read once more, to get its thumbnail.
+        stale = cached is not None and cached.get("status") == "ok" and _plain(cached.get("thumbnail")) is None
+        if cached is not None and cached.get("status") != "missing" and not stale:
             try:
                 stat = os.stat(absolute)
             except OSError:
@@ -189,8 +192,10 @@ def build_manifest(
         {
             column: pd.array([_plain(row.get(column)) for row in rows], dtype="Int64" if column in integers else "str")
             for column in CACHE_COLUMNS
+            if column != "thumbnail"
         }
     )
+    frame["thumbnail"] = pd.Series([_plain(row.get("thumbnail")) for row in rows], dtype=object)
     frame = frame.sort_values("path", kind="stable").reset_index(drop=True)
     frame.attrs["checked"] = len(todo)
     return frame
@@ -199,6 +204,12 @@ def build_manifest(
 def manifest_table(frame: pd.DataFrame) -> pd.DataFrame:
     """The public manifest columns, in the order the README's results table gives them."""
     return frame[MANIFEST_COLUMNS].reset_index(drop=True)
+
+
+def thumbnail_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """One row per distinct decodable image: `image_id` and its greyscale `thumbnail` (bytes)."""
+    usable = distinct_decodable(frame)
+    return usable.loc[usable["thumbnail"].notna(), ["image_id", "thumbnail"]].reset_index(drop=True)
 
 
 def configured_image_paths(config: dict) -> list[str]:

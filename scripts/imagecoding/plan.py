@@ -118,7 +118,7 @@ class Plan:
         """The rules whose results the report reads, directly or not (its provenance lists each). It reads the
         validation sample's design through the estimates."""
         methods = self.methods
-        steps = ["manifest", "clip_weights", "clip_embed", "clip_score", "merge"]
+        steps = ["manifest", "duplicates", "clip_weights", "clip_embed", "clip_score", "merge"]
         steps += ["frames_code"] if methods.frames else []
         steps += [f"signals_{signal}" for signal in self.signals]
         steps += list(self.weight_steps)

@@ -55,6 +55,33 @@ def image_groups(image_ids, links: pd.DataFrame, posts: pd.DataFrame | None, acc
     return groups.drop_duplicates(ignore_index=True), problems
 
 
+def _per_picture(codes: pd.Series, membership: pd.Series) -> pd.Series:
+    """image_id -> code as duplicate_group -> code: the representative's where it has one, else a copy's."""
+    codes = codes.dropna()
+    group = membership.reindex(codes.index).fillna(pd.Series(codes.index, index=codes.index))
+    representative_first = np.argsort(~(group.to_numpy() == codes.index.to_numpy()), kind="stable")
+    ordered = codes.iloc[representative_first]
+    return ordered.groupby(group.iloc[representative_first].to_numpy(), sort=False).first()
+
+
+def as_pictures(predictions: dict[str, dict[str, pd.Series]], gold: dict[str, pd.Series], groups: pd.DataFrame,
+                weights: pd.Series, membership: pd.Series):
+    """estimates.unit picture: every near-duplicate group counts once per account and period.
+
+    membership: image_id -> duplicate_group (named after its representative). A picture's machine code is its
+    representative's, and a code on any copy is the picture's code, weighted by the group's probability (the
+    validation sample draws groups). Returns predictions, gold, groups and weights keyed by picture.
+    """
+    pictures = groups.assign(image_id=groups["image_id"].map(membership).fillna(groups["image_id"]))
+    sizes = membership.value_counts()
+    return ({method: {name: _per_picture(codes, membership) for name, codes in by_variable.items()}
+             for method, by_variable in predictions.items()},
+            {name: _per_picture(codes, membership) for name, codes in gold.items()},
+            pictures.drop_duplicates(ignore_index=True),
+            # a coded image weighs group size / the group's probability (validation/sample.py); a picture 1 / it
+            _per_picture(weights, membership) / sizes.reindex(_per_picture(weights, membership).index).fillna(1))
+
+
 def _interval(low_high) -> tuple[float, float]:
     low, high = (float(np.ravel(x)[0]) for x in low_high)
     return max(0.0, low), min(1.0, high)

@@ -69,6 +69,16 @@ def _folds(values: np.ndarray, folds: int) -> int:
     return int(max(2, min(folds, pd.Series(values).value_counts().min())))
 
 
+def splitter(y: np.ndarray, folds: int, seed: int, groups: np.ndarray | None = None):
+    """Stratified folds; with near-duplicate groups, grouped ones: every copy of a picture falls in one fold, so
+    no model is judged on a picture it was trained on (its copy)."""
+    from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
+
+    if groups is not None and len(np.unique(groups)) < len(groups):
+        return StratifiedGroupKFold(_folds(y, folds), shuffle=True, random_state=seed)
+    return StratifiedKFold(_folds(y, folds), shuffle=True, random_state=seed)
+
+
 def _search(X: np.ndarray, y: np.ndarray, splits: list, grid) -> tuple[float, float]:
     """(best mean fold accuracy, its C) over the grid, by scikit-learn's warm-started regularisation path."""
     from sklearn.linear_model import LogisticRegressionCV
@@ -82,17 +92,18 @@ def _search(X: np.ndarray, y: np.ndarray, splits: list, grid) -> tuple[float, fl
     return float(means[best]), float(search.Cs_[best])
 
 
-def fit(X: np.ndarray, y: np.ndarray, folds: int = 5, seed: int = 0, grid=C_GRID, extra=None):
+def fit(X: np.ndarray, y: np.ndarray, folds: int = 5, seed: int = 0, grid=C_GRID, extra=None,
+        groups: np.ndarray | None = None):
     """The model fitted on all codes, and what stratified cross-validation on the codes chose for it.
 
     C is chosen over the grid. When `extra` (the phrase points: X, y) is given, whether they join the
     training data is chosen the same way, on folds whose test parts hold codes only; they are kept
     only when they raise the cross-validated accuracy. Returns (model, {"C", "phrase_points", "cv_accuracy"}).
+    `groups` (near-duplicate group per code) keeps every group in one fold.
     """
     from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import StratifiedKFold
 
-    splits = list(StratifiedKFold(_folds(y, folds), shuffle=True, random_state=seed).split(X, y))
+    splits = list(splitter(y, folds, seed, groups).split(X, y, groups))
     score, C = _search(X, y, splits, grid)
     chosen = {"C": C, "phrase_points": False, "cv_accuracy": score}
     if extra is not None and len(extra[1]):
@@ -107,19 +118,18 @@ def fit(X: np.ndarray, y: np.ndarray, folds: int = 5, seed: int = 0, grid=C_GRID
 
 
 def out_of_fold(X: np.ndarray, y: np.ndarray, folds: int = 5, seed: int = 0, extra=None,
-                return_models: bool = False):
+                return_models: bool = False, groups: np.ndarray | None = None):
     """Each code's class probabilities (columns: the sorted classes) by a model that never saw it.
 
     C, and the phrase points, are chosen within each training fold (nested cross-validation), so
     the choice never sees the code it is judged on. With return_models, also the fold models, one per fold.
+    With `groups`, a code's copies are never in the folds that judge it.
     """
-    from sklearn.model_selection import StratifiedKFold
-
     classes = np.unique(y)
     probabilities = np.zeros((len(y), len(classes)))
     models = []
-    for train, test in StratifiedKFold(_folds(y, folds), shuffle=True, random_state=seed + 1).split(X, y):
-        model, _ = fit(X[train], y[train], folds, seed, extra=extra)
+    for train, test in splitter(y, folds, seed + 1, groups).split(X, y, groups):
+        model, _ = fit(X[train], y[train], folds, seed, extra=extra, groups=None if groups is None else groups[train])
         columns = np.searchsorted(classes, model.classes_)
         probabilities[np.ix_(test, columns)] = model.predict_proba(X[test])
         models.append(model)

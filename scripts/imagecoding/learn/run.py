@@ -62,10 +62,12 @@ def learn_variable(
     embedding: dict,
     phrase_points: tuple[np.ndarray, np.ndarray] | None = None,
     outside: dict[str, int] | None = None,
+    groups: pd.Series | None = None,
 ) -> Learned:
     """gold: image_id -> the coders' value; vectors: the stored embeddings of the coded images;
     over_store(score) runs score(ids, embeddings) over every embedded image, part by part;
-    outside: codes (value -> count) already left out of the gold because the value is no longer a category."""
+    outside: codes (value -> count) already left out of the gold because the value is no longer a category;
+    groups: image_id -> duplicate_group, so that the folds keep every copy of a picture together."""
     codes = gold_on_embeddings(gold, categories, vectors)
     card = {
         "variable": variable,
@@ -88,12 +90,17 @@ def learn_variable(
     from threadpoolctl import threadpool_limits
 
     X, y = codes.embeddings, codes.values.astype(str)
+    code_groups = None
+    if groups is not None:
+        ids = pd.Series(list(codes.image_ids))
+        code_groups = ids.map(groups).fillna(ids).to_numpy().astype(str)
     extra = phrase_points if settings.phrase_points else None
     # Hundreds of codes make small matrices: a threaded BLAS spends more on its threads than on them
     # (one thread fits 4x faster on two cores, bench/learned.py).
     with threadpool_limits(1):
-        model, chosen = fit(X, y, settings.folds, settings.seed, extra=extra)
-        held_out, fold_models = out_of_fold(X, y, settings.folds, settings.seed, extra=extra, return_models=True)
+        model, chosen = fit(X, y, settings.folds, settings.seed, extra=extra, groups=code_groups)
+        held_out, fold_models = out_of_fold(X, y, settings.folds, settings.seed, extra=extra, return_models=True,
+                                            groups=code_groups)
         curve = learning_curve(X, y, list(settings.curve_sizes), settings.curve_repeats, chosen["C"], settings.seed)
     record = model_record(model, variable, embedding)
     folds = [model_record(m, variable, embedding) for m in fold_models]

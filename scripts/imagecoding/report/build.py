@@ -76,25 +76,26 @@ def build_report(
     multimodal: pd.DataFrame | None = None,
     routing: dict | None = None,
     stability: dict | None = None,
+    duplicates: dict | None = None,
 ) -> Path:
     """Render the report folder and return the path of its index.html.
 
     `signals` maps a signal's name to its table, `consensus` a scheme to its consensus table;
     `agreement` is consensus/agreement.csv; `validation` the view of report.validation, `learned` that of
     report.learned, `estimates` that of report.estimates, `multimodal` the multimodal LLM's table, `routing` the
-    view of report.routing, `stability` that of report.stability. Each adds its
-    section when given; without human codes the validation section says how to get them.
+    view of report.routing, `stability` that of report.stability, `duplicates` that of report.duplicates.
+    Each adds its section when given; without human codes the validation section says how to get them.
     """
     with atomic_directory(out_dir) as folder:  # a failed write leaves the previous report as it was
         _render(folder, manifest, merged, schemes, failures, provenance, root, settings, workers, check_sample,
                 frames, signals, ensemble, consensus, agreement, validation, learned, estimates, multimodal, routing,
-                stability)
+                stability, duplicates)
     return Path(out_dir) / "index.html"
 
 
 def _render(out_dir, manifest, merged, schemes, failures, provenance, root, settings, workers, check_sample,
             frames, signals, ensemble, consensus, agreement, validation, learned=None, estimates=None, multimodal=None,
-            routing=None, stability=None) -> None:
+            routing=None, stability=None, duplicates=None) -> None:
     rng = np.random.default_rng(settings.seed)
     views = [scheme_view(result, merged, settings, rng) for result in schemes]
     checks = {result.name: right_wrong_items(result, check_sample, rng) for result in schemes}
@@ -124,6 +125,9 @@ def _render(out_dir, manifest, merged, schemes, failures, provenance, root, sett
         wanted.update(item["image_id"] for item in section["gallery"])
     if validation:
         wanted.update(validation["images"])
+    if duplicates:
+        for group in duplicates["largest"]:
+            wanted.update(group["image_ids"])
     sources = {i: str(absolute_path(first_path[i], root)) for i in sorted(wanted) if i in first_path.index}
     thumbs = make_thumbnails(sources, out_dir, settings.thumbnail_size, workers)
     paths = {i: first_path[i] for i in sources}
@@ -163,6 +167,7 @@ def _render(out_dir, manifest, merged, schemes, failures, provenance, root, sett
         "stability": stability,
         "learned": learned,
         "estimates": estimates,
+        "duplicates": duplicates,
         "thumbs": thumbs,
         "paths": paths,
         "failures": failures.head(settings.max_failures).to_dict("records"),

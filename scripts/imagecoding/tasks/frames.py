@@ -89,5 +89,6 @@ def frames_run(
 def frames_for_merge(table: pd.DataFrame) -> pd.DataFrame:
     """The codes with frames_-prefixed status, error and cost; raw answers and keys stay in frames.parquet."""
     dropped = ["raw", "request_key", "model", "prompt_tokens", "completion_tokens", "cached"]
-    renamed = {"status": "frames_status", "error": "frames_error", "cost_usd": "frames_cost_usd"}
+    renamed = {"status": "frames_status", "error": "frames_error", "cost_usd": "frames_cost_usd",
+               "reused_from": "frames_reused_from"}
     return table.drop(columns=dropped).rename(columns=renamed)

@@ -16,17 +16,62 @@ from ..tuning import from_resources
 log = logging.getLogger(__name__)
 
 
+def one_per_group(requests: list[Request], groups: pd.Series | None) -> tuple[list[Request], dict[str, list[str]]]:
+    """(the requests to ask, asked image_id -> its copies' image_ids): one request per near-duplicate group.
+
+    groups: image_id -> duplicate_group (named after its representative). The representative is asked where it is
+    among the requests, else the group's first. Without groups every request is asked.
+    """
+    if groups is None or not len(requests):
+        return list(requests), {}
+    asked: dict[str, Request] = {}
+    copies: dict[str, list[str]] = {}
+    group_of = groups.to_dict()
+    for request in sorted(requests, key=lambda r: group_of.get(r.image_id, r.image_id) != r.image_id):
+        group = group_of.get(request.image_id, request.image_id)
+        if group in asked:
+            copies[asked[group].image_id].append(request.image_id)
+        else:
+            asked[group] = request
+            copies[request.image_id] = []
+    kept = {id(r) for r in asked.values()}
+    return [r for r in requests if id(r) in kept], {k: v for k, v in copies.items() if v}
+
+
+def with_copies(table: pd.DataFrame, copies: dict[str, list[str]]) -> pd.DataFrame:
+    """The answers table with one row per copy too: the answer of the image asked, `reused_from` naming it, no cost
+    (duplicates.reuse_answers). Asked rows have an empty `reused_from`."""
+    table = table.assign(reused_from=pd.Series([None] * len(table), index=table.index, dtype=object))
+    if not copies:
+        return table
+    asked = table[table["image_id"].isin(copies)]
+    spread = asked.loc[asked.index.repeat(asked["image_id"].map(lambda i: len(copies[i])))].copy()
+    spread["reused_from"] = spread["image_id"]
+    spread["image_id"] = [copy for image_id in asked["image_id"] for copy in copies[image_id]]
+    spread[["prompt_tokens", "completion_tokens"]] = 0
+    spread["cost_usd"] = 0.0
+    return pd.concat([table, spread], ignore_index=True)
+
+
 @dataclass
 class LLMRun:
-    """What an LLM rule executes, estimates and writes; the same for every task."""
+    """What an LLM rule executes, estimates and writes; the same for every task.
+
+    With `groups` (image_id -> duplicate_group, duplicates.reuse_answers), one image per group is asked and its
+    answer given to every copy."""
 
     task: Task
     requests: list[Request]
     engine: Engine
+    groups: pd.Series | None = None
 
     def execute(self, progress=None) -> pd.DataFrame:
-        outcomes = self.engine.answer(self.task, self.requests, progress)
-        return self.table(self.requests, outcomes)
+        asked, copies = one_per_group(self.requests, self.groups)
+        if copies:
+            log.info("%s: %d images asked for %d (duplicates.reuse_answers: %d copies reuse their group's answer)",
+                     self.task.name, len(asked), len(self.requests), len(self.requests) - len(asked))
+        outcomes = self.engine.answer(self.task, asked, progress)
+        return with_copies(self.table(asked, outcomes), copies)
 
     def table(self, requests: list[Request], outcomes: dict) -> pd.DataFrame:
         """The checked answers of `requests`, logged with what came from the cache, what was paid and what was skipped."""
@@ -48,14 +93,20 @@ class LLMRun:
     def write(self, table: pd.DataFrame, table_path, ledger_path, more_ledger: pd.DataFrame | None = None) -> None:
         """The table and its ledger; `more_ledger`: answers the step paid for beside the table (stability's)."""
         write_parquet(table, table_path)
-        ledger = cost_ledger(table, self.task.name)
+        # The ledger lists the answers asked for; a copy's reused answer was neither asked nor paid.
+        asked = table[table["reused_from"].isna()] if "reused_from" in table else table
+        ledger = cost_ledger(asked, self.task.name)
         if more_ledger is not None and len(more_ledger):
             ledger = pd.concat([ledger, more_ledger], ignore_index=True)
         write_csv(ledger, ledger_path)
 
     def estimate(self, requests: list[Request] | None = None) -> str:
-        estimate = self.engine.estimate(self.task, self.requests if requests is None else requests)
-        return estimate.text(self.engine.settings, self.engine.max_cost_usd)
+        asked, copies = one_per_group(self.requests if requests is None else requests, self.groups)
+        estimate = self.engine.estimate(self.task, asked)
+        text = estimate.text(self.engine.settings, self.engine.max_cost_usd)
+        saved = sum(map(len, copies.values()))
+        return text + (f"\n{saved} copies of pictures asked once reuse their group's answer (duplicates.reuse_answers)"
+                       if saved else "")
 
     def cost_per_answer(self, table: pd.DataFrame | None = None) -> float:
         """US dollars one answer costs: the mean of those paid for in `table` (the ledger's measure), else the
@@ -85,6 +136,14 @@ def llm_settings(params, resources) -> dict:
                backoff_base_s=base, backoff_cap_s=cap, timeout_s=timeout)
     llm["batch"] = dict(llm["batch"], poll_seconds=poll)
     return llm
+
+
+def reused_groups(snakemake) -> pd.Series | None:
+    """image_id -> duplicate_group when the rule reads the groups and duplicates.reuse_answers is on, else None."""
+    groups = getattr(snakemake.input, "groups", None)
+    if not groups or not snakemake.params.settings.get("duplicates", {}).get("reuse_answers"):
+        return None
+    return pd.read_parquet(groups).set_index("image_id")["duplicate_group"]
 
 
 def rule_inputs(snakemake) -> tuple[dict, pd.DataFrame, pd.DataFrame | None]:

@@ -9,6 +9,10 @@ Two designs, both reproducible from the seed and drawn in rounds that never draw
 
 The design reads only the zero-shot scores and code-free methods, never the learned classifier: it stays the
 same when codes arrive, and so the probabilities of earlier rounds stay true.
+
+With near-duplicate groups (results/duplicates/groups.parquet) the unit drawn is the group: one image stands for
+it (its representative), at most one image per group is drawn, and every copy carries the group's inclusion
+probability, so a code on one copy is a code for its group, weighted as the group.
 """
 
 from __future__ import annotations
@@ -18,7 +22,8 @@ import hashlib
 import numpy as np
 import pandas as pd
 
-DESIGN_COLUMNS = ["image_id", "stratum", "uncertainty", "round", "round_probability", "inclusion_probability"]
+DESIGN_COLUMNS = ["image_id", "stratum", "uncertainty", "round", "round_probability", "inclusion_probability",
+                  "duplicate_group"]
 
 
 def rank(image_id: str, seed: int) -> str:
@@ -136,7 +141,35 @@ def uncertainty_design(uncertainty: pd.DataFrame, size: int, uniform_share: floa
 
 def _ordered(parts: list[pd.DataFrame]) -> pd.DataFrame:
     design = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=DESIGN_COLUMNS)
+    if "duplicate_group" not in design:
+        design["duplicate_group"] = design["image_id"]
     return design[DESIGN_COLUMNS].sort_values("image_id", ignore_index=True)
+
+
+def one_per_group(scores: pd.DataFrame, groups: pd.DataFrame | None) -> tuple[pd.DataFrame, pd.Series]:
+    """(one row of `scores` per group, image_id -> duplicate_group of every scored image).
+
+    The group's representative stands for it where it is scored; otherwise its first scored copy.
+    Without groups every image is its own group.
+    """
+    table = scores.drop_duplicates("image_id")
+    membership = pd.Series(table["image_id"].to_numpy(), index=table["image_id"].to_numpy())
+    if groups is not None and len(groups):
+        membership = membership.map(groups.set_index("image_id")["duplicate_group"]).fillna(membership)
+    standing = table.assign(_group=membership.loc[table["image_id"]].to_numpy())
+    standing["_representative"] = standing["image_id"] == standing["_group"]
+    standing = standing.sort_values("_representative", ascending=False, kind="stable").drop_duplicates("_group")
+    return standing.drop(columns=["_group", "_representative"]), membership
+
+
+def spread_to_groups(design: pd.DataFrame, membership: pd.Series) -> pd.DataFrame:
+    """Every copy gets its group's stratum and probabilities; only the image that stands for it is drawn."""
+    by_group = design.assign(duplicate_group=membership.loc[design["image_id"]].to_numpy()).set_index("duplicate_group")
+    rows = by_group.loc[membership.to_numpy()].reset_index()
+    rows["standing"] = rows["image_id"]
+    rows["image_id"] = membership.index.to_numpy()
+    rows.loc[rows["image_id"] != rows["standing"], "round"] = 0
+    return rows[DESIGN_COLUMNS].sort_values("image_id", ignore_index=True)
 
 
 def margin_uncertainty(scores: pd.DataFrame, scheme: str, others: list[pd.Series] = ()) -> pd.DataFrame:
@@ -152,15 +185,20 @@ def margin_uncertainty(scores: pd.DataFrame, scheme: str, others: list[pd.Series
     return pd.DataFrame({"image_id": table.index, "stratum": table[scheme].to_numpy(), "uncertainty": u.to_numpy()})
 
 
-def study_design(settings: dict, scheme: str, scores: pd.DataFrame, others: list[pd.Series] = ()) -> pd.DataFrame:
+def study_design(settings: dict, scheme: str, scores: pd.DataFrame, others: list[pd.Series] = (),
+                 groups: pd.DataFrame | None = None) -> pd.DataFrame:
     """The design of a study's `validation` block over every image: stratified by zero-shot's category of `scheme`,
-    or by uncertainty, where `others` are code-free methods' codes of the scheme (the ensemble's)."""
+    or by uncertainty, where `others` are code-free methods' codes of the scheme (the ensemble's). With `groups`
+    (image_id, duplicate_group) the groups are the units drawn."""
+    scores = scores.dropna(subset=[scheme])
+    units, membership = one_per_group(scores, groups)
     if settings["design"] == "uncertainty":
-        return uncertainty_design(margin_uncertainty(scores, scheme, others), settings["sample_size"],
-                                  settings["uniform_share"], settings["seed"], settings["round"])
-    strata = scores.drop_duplicates("image_id").dropna(subset=[scheme])[["image_id", scheme]]
-    return stratified_design(strata, scheme, settings["sample_size"], settings["min_per_category"], settings["seed"],
-                             settings["round"])
+        design = uncertainty_design(margin_uncertainty(units, scheme, others), settings["sample_size"],
+                                    settings["uniform_share"], settings["seed"], settings["round"])
+    else:
+        design = stratified_design(units[["image_id", scheme]], scheme, settings["sample_size"],
+                                   settings["min_per_category"], settings["seed"], settings["round"])
+    return spread_to_groups(design, membership)
 
 
 def round_sample(design: pd.DataFrame, round_number: int) -> pd.DataFrame:
@@ -176,6 +214,9 @@ def stratified_sample(predictions: pd.DataFrame, scheme: str, size: int, minimum
 def design_weights(design: pd.DataFrame | None, coded: pd.Index) -> tuple[pd.Series, list[str]]:
     """Inverse-probability weights of the coded images and those the design never drew.
 
+    With near-duplicate groups a coded image stands for its group's images: its weight is the group's size over
+    the group's probability, so image-level figures still estimate the corpus of images.
+
     Returns (weight per coded image, ids of coded images outside the sample). With any outside, the codes are
     not a probability sample: every weight is 1 and the caller says the weighted figures are not valid.
     """
@@ -183,6 +224,13 @@ def design_weights(design: pd.DataFrame | None, coded: pd.Index) -> tuple[pd.Ser
     if design is None or design.empty:
         return pd.Series(1.0, index=coded), list(coded)
     drawn = design[design["round"] > 0].set_index("image_id")["inclusion_probability"]
+    if "duplicate_group" in design:
+        # A code on any copy of a drawn group is a code for the group: for the whole group's images, so it weighs
+        # group size / the group's probability (Horvitz-Thompson over groups); without copies, 1 / probability.
+        drawn_groups = design[design["round"] > 0].set_index("duplicate_group")["inclusion_probability"]
+        sizes = design.groupby("duplicate_group").size()
+        group_of = design.set_index("image_id")["duplicate_group"]
+        drawn = (group_of.map(drawn_groups) / group_of.map(sizes)).dropna()
     outside = [i for i in coded if i not in drawn.index]
     if outside:
         return pd.Series(1.0, index=coded), outside

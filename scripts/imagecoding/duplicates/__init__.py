@@ -1,0 +1,1 @@
+"""Near-duplicate groups: reposts, re-encodings, crops and banners of one picture counted as one."""
