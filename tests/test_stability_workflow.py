@@ -42,6 +42,7 @@ def stable_run(tmp_path_factory, tiny_checkpoint, fake) -> Path:
         "frames": {"enabled": True},
         "multimodal": {"enabled": True},
         "validation": {"sample_size": 12, "min_per_category": 1},
+        "duplicates": {"reuse_answers": False},  # the request counts below are per image, copies included
         "stability": {"enabled": True, "repeats": REPEATS, "prompt_variants": {"frames": [str(variant)]},
                       "vote": "majority", "bootstrap": 200},
         "llm": {"base_url": fake.base_url, "model": "test-vision", "api_key_env": "E2E_STABILITY_KEY",
