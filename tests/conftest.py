@@ -76,10 +76,11 @@ def unit_of(nodeid: str) -> str:
     return SHARED_RUNS.get(module, module)
 
 
+LONGEST_FIRST = {unit: rank for rank, unit in enumerate(sorted(UNIT_SECONDS, key=UNIT_SECONDS.get, reverse=True))}
+
+
 def unit_rank(nodeid: str) -> int:
-    longest = sorted(UNIT_SECONDS, key=UNIT_SECONDS.get, reverse=True)
-    unit = unit_of(nodeid)
-    return longest.index(unit) if unit in longest else len(longest)
+    return LONGEST_FIRST.get(unit_of(nodeid), len(LONGEST_FIRST))
 
 
 @pytest.hookimpl(tryfirst=True)
